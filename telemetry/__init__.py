@@ -1,0 +1,1 @@
+"""blog-telemetry: OpenTelemetry for the blog's workflow."""
