@@ -1,0 +1,1 @@
+"""Helpers the tests import (not pytest plugins): output parsers, polling."""
