@@ -1,0 +1,1 @@
+"""Exporters: the only place that knows how bytes leave the process."""
