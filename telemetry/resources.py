@@ -54,6 +54,7 @@ __all__ = [
 
 METER_NAME = "telemetry"
 DEFAULT_CALLBACK_TIMEOUT_S = 0.5
+_MIN_CPU_WINDOW_S = 0.1
 
 GaugeValue = float | int | Iterable[Observation]
 """What an application gauge callback returns: one number, or observations with attributes."""
@@ -254,8 +255,9 @@ class ResourceMetrics:
     def _system_cpu(self) -> Iterator[Observation]:
         now = psutil.cpu_times()
         with self._lock:
-            before, self._cpu_times = self._cpu_times, now
-        busy = _cpu_busy_fraction(before, now)
+            busy = _cpu_busy_fraction(self._cpu_times, now, self._cpu_count)
+            if busy is not None:
+                self._cpu_times = now
         if busy is not None:
             yield Observation(busy)
 
@@ -336,11 +338,15 @@ class ResourceMetrics:
             yield Observation(hits / (hits + misses))
 
 
-def _cpu_busy_fraction(before: Any, after: Any) -> float | None:
-    """Fraction of CPU time spent not idle between two ``psutil.cpu_times()`` samples."""
+def _cpu_busy_fraction(before: Any, after: Any, cpu_count: int) -> float | None:
+    """Fraction of CPU time spent not idle between two ``psutil.cpu_times()`` samples.
+
+    ``None`` when less than 0.1 s passed (psutil's advice: fewer clock ticks than
+    that give a noisy figure); the caller then keeps the older baseline.
+    """
     total = sum(after) - sum(before)
-    if total <= 0:
-        return None  # no clock tick in between: no measurement rather than a fake 0
+    if total < _MIN_CPU_WINDOW_S * cpu_count:
+        return None
     idle = (after.idle - before.idle) + (
         getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0)
     )
