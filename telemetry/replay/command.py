@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         )
         checkpoint.save()  # fail now, not after the first request, if it cannot be written
     except (ValueError, FileNotFoundError, CheckpointError) as exc:
-        err.print(f"[red]telemetry replay:[/] {exc}", highlight=False)
+        print(f"telemetry replay: {exc}", file=sys.stderr)  # unwrapped, for logs and scripts
         return 2
 
     stop = threading.Event()
