@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -158,7 +158,11 @@ class RotatingLineWriter:
 
     def _rotate(self) -> None:
         self._close_fd()
-        target = backup_name(self.path, datetime.now(UTC))
+        when = datetime.now(UTC)
+        target = backup_name(self.path, when)
+        while target.exists() or target.with_name(target.name + ".gz").exists():
+            when += timedelta(milliseconds=1)  # two rotations in one millisecond
+            target = backup_name(self.path, when)
         try:
             os.rename(self.path, target)
         except FileNotFoundError:
