@@ -48,6 +48,8 @@ class Settings:
     otlp_timeout_s: float = 5.0
     otlp_insecure: bool | None = None
     console: bool = False
+    prometheus_port: int | None = None  # serve /metrics for scraping (0: any free port)
+    prometheus_host: str = "0.0.0.0"
 
     # batching and shutdown bounds
     shutdown_timeout_s: float = 3.0
@@ -175,6 +177,8 @@ def _validated(settings: Settings) -> Settings:
         )
     if settings.otlp_endpoint is not None:
         _check_endpoint(settings.otlp_endpoint)
+    if settings.prometheus_port is not None and not 0 <= settings.prometheus_port <= 65535:
+        raise ConfigError(f"prometheus_port must be 0-65535, got {settings.prometheus_port!r}")
     positive = (
         "file_max_bytes",
         "otlp_timeout_s",

@@ -150,6 +150,23 @@ class Telemetry:
         self.shutdown()
 
 
+def _flush_multiprocessing_children(handle: Telemetry) -> None:
+    """Make forked ``multiprocessing`` workers flush their telemetry when they end.
+
+    Such workers leave through ``os._exit``, which skips ``atexit``; they do run
+    ``multiprocessing``'s own finalizers, registered here once the child has
+    started. (The SDK's batch processors restart their threads in the child
+    themselves; the file writers reopen their descriptors.)
+    """
+    import multiprocessing.util
+
+    def in_child(child_handle: Telemetry) -> None:
+        if child_handle.enabled and not child_handle._is_shut_down:
+            multiprocessing.util.Finalize(None, child_handle.shutdown, exitpriority=100)
+
+    multiprocessing.util.register_after_fork(handle, in_child)
+
+
 def _run_bounded(work: Callable[[], None], budget_s: float, what: str) -> bool:
     """Run ``work`` in a daemon thread and wait at most ``budget_s`` for it."""
     errors: list[BaseException] = []
@@ -228,6 +245,7 @@ def setup(**kwargs: Any) -> Telemetry:
         _generation += 1
         _install_instrumentations(handle)
         atexit.register(handle._atexit)
+        _flush_multiprocessing_children(handle)
         return handle
 
 
@@ -370,6 +388,10 @@ def _metric_readers(
                 export_timeout_millis=timeout_ms,
             )
         )
+    if settings.prometheus_port is not None:
+        from telemetry.export.prometheus import PrometheusEndpointReader
+
+        readers.append(PrometheusEndpointReader(settings.prometheus_port, settings.prometheus_host))
     return readers
 
 
@@ -396,11 +418,14 @@ def _register_globals(
 
 
 def _install_instrumentations(handle: Telemetry) -> None:
-    from telemetry import db, logs
+    from telemetry import db, health, logs, resources
 
     logs.install(handle)
     if handle.enabled and handle.settings.instrument_db:
         db.install(handle)
+    if handle.enabled:
+        resources.install(handle.settings, meter_provider=handle.meter_provider)
+        health.install(handle.settings, meter_provider=handle.meter_provider)
 
 
 class _ScrubbingSpanExporter(SpanExporter):

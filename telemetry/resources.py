@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from opentelemetry.metrics import (
     Observation,
     get_meter_provider,
 )
+from opentelemetry.sdk import metrics as sdk_metrics
 
 from telemetry import _diagnostics
 from telemetry._timebox import TimeBoxed
@@ -97,12 +99,14 @@ class ResourceMetrics:
         self._cache_counts = {"hit": 0, "miss": 0}
         self._pending_tasks: TimeBoxed[GaugeValue] | None = None
         self._gauges: set[str] = set()
-        # CPU figures are deltas between collections: take the baselines now, so
-        # the first collection already reports real utilisation.
+        # CPU figures are deltas: take the baselines now, so the first collection
+        # already reports real utilisation (psutil's first cpu_percent() is a fake 0.0).
         self._process = psutil.Process()
-        self._process.cpu_percent(interval=None)
         self._cpu_count = psutil.cpu_count() or 1
-        self._cpu_times = psutil.cpu_times()
+        self._system_cpu_window = _CpuWindow(_system_cpu_sample)
+        self._process_cpu_window = _CpuWindow(
+            lambda: _process_cpu_sample(self._process, self._cpu_count)
+        )
         self.add_paths(paths)
         self._register()
 
@@ -134,7 +138,6 @@ class ResourceMetrics:
         result = "hit" if hit else "miss"
         with self._lock:
             self._cache_counts[result] += 1
-        self._cache_requests.add(1, {"blog.cache.result": result})
 
     def set_pending_tasks_callback(self, callback: Callable[[], GaugeValue]) -> None:
         """Report ``blog.workflow.pending_tasks`` from ``callback`` (replacing any earlier one)."""
@@ -205,8 +208,11 @@ class ResourceMetrics:
                unit="{connection}", description="Connections the pool keeps open at least.")
         updown("db.client.connection.pending_requests", [self._guard(self._pool_pending)],
                unit="{request}", description="Requests waiting for a pool connection.")
-        self._cache_requests = m.create_counter(
-            "blog.cache.requests", unit="{request}", description="Cache lookups by result."
+        # observed, not added: counts made before setup() are kept (a counter's
+        # add() on the API's proxy before the SDK exists goes nowhere)
+        m.create_observable_counter(
+            "blog.cache.requests", [self._guard(self._cache_requests)], unit="{request}",
+            description="Cache lookups by result (hit, miss), since start.",
         )
         gauge("blog.cache.hit_ratio", [self._guard(self._cache_hit_ratio)], unit="1",
               description="Fraction of cache lookups that hit, since start.")
@@ -253,11 +259,7 @@ class ResourceMetrics:
     # --- readings ---------------------------------------------------------------------
 
     def _system_cpu(self) -> Iterator[Observation]:
-        now = psutil.cpu_times()
-        with self._lock:
-            busy = _cpu_busy_fraction(self._cpu_times, now, self._cpu_count)
-            if busy is not None:
-                self._cpu_times = now
+        busy = self._system_cpu_window.utilization()
         if busy is not None:
             yield Observation(busy)
 
@@ -289,7 +291,9 @@ class ResourceMetrics:
             yield fs, psutil.disk_usage(fs.mountpoint)
 
     def _process_cpu(self) -> Iterator[Observation]:
-        yield Observation(self._process.cpu_percent(interval=None) / 100.0 / self._cpu_count)
+        busy = self._process_cpu_window.utilization()
+        if busy is not None:
+            yield Observation(busy)
 
     def _process_memory(self) -> Iterator[Observation]:
         yield Observation(self._process.memory_info().rss)
@@ -331,6 +335,13 @@ class ResourceMetrics:
         for attrs, stats in self._pool_stats():
             yield Observation(stats.get("requests_waiting", 0), attrs)
 
+    def _cache_requests(self) -> Iterator[Observation]:
+        with self._lock:
+            counts = dict(self._cache_counts)
+        for result, count in counts.items():
+            if count:
+                yield Observation(count, {"blog.cache.result": result})
+
     def _cache_hit_ratio(self) -> Iterator[Observation]:
         with self._lock:
             hits, misses = self._cache_counts["hit"], self._cache_counts["miss"]
@@ -338,19 +349,41 @@ class ResourceMetrics:
             yield Observation(hits / (hits + misses))
 
 
-def _cpu_busy_fraction(before: Any, after: Any, cpu_count: int) -> float | None:
-    """Fraction of CPU time spent not idle between two ``psutil.cpu_times()`` samples.
+class _CpuWindow:
+    """CPU utilisation between successive readings, from (busy, total) seconds samples.
 
-    ``None`` when less than 0.1 s passed (psutil's advice: fewer clock ticks than
-    that give a noisy figure); the caller then keeps the older baseline.
+    Several readers (files, OTLP, a Prometheus scrape) may collect moments apart;
+    a window shorter than 0.1 s of CPU time (psutil's advice) gives a noisy
+    figure, so then the last real figure is reported again and the baseline kept.
     """
-    total = sum(after) - sum(before)
-    if total < _MIN_CPU_WINDOW_S * cpu_count:
-        return None
-    idle = (after.idle - before.idle) + (
-        getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0)
-    )
-    return min(max(1.0 - idle / total, 0.0), 1.0)
+
+    def __init__(self, sample: Callable[[], tuple[float, float]]) -> None:
+        self._sample = sample
+        self._lock = threading.Lock()
+        self._baseline = sample()
+        self._last: float | None = None
+
+    def utilization(self) -> float | None:
+        busy, total = self._sample()
+        with self._lock:
+            busy_delta, total_delta = busy - self._baseline[0], total - self._baseline[1]
+            if total_delta >= _MIN_CPU_WINDOW_S:
+                self._baseline = (busy, total)
+                self._last = min(max(busy_delta / total_delta, 0.0), 1.0)
+            return self._last
+
+
+def _system_cpu_sample() -> tuple[float, float]:
+    """(busy, total) CPU seconds over all CPUs since boot; iowait counts as idle."""
+    times = psutil.cpu_times()
+    total = sum(times)
+    return total - times.idle - getattr(times, "iowait", 0.0), total
+
+
+def _process_cpu_sample(process: psutil.Process, cpu_count: int) -> tuple[float, float]:
+    """(busy, available) CPU seconds of this process: its CPU time, and wall time x CPUs."""
+    times = process.cpu_times()
+    return times.user + times.system, time.monotonic() * cpu_count
 
 
 def _observations(value: Any, name: str) -> list[Observation]:
@@ -391,17 +424,22 @@ def _fs_attributes(fs: _Filesystem, state: str) -> dict[str, str]:
 
 _install_lock = threading.Lock()
 _current: ResourceMetrics | None = None
-# What _current was installed on: None for the global provider (whatever it is or
-# becomes: instruments made through the API's proxy follow it), else the provider.
-_current_provider: weakref.ref[MeterProvider] | None = None
+_current_provider: MeterProvider | None = None
 
 
-def _installed_on(meter_provider: MeterProvider | None) -> bool:
+def _reusable(provider: MeterProvider) -> bool:
+    """Whether the current instance already reports to ``provider``.
+
+    An instance made before ``setup()`` (a ``record_cache`` call at import time,
+    say) sits on the API's proxy provider, whose instruments move to the real
+    provider once that becomes the global: registering again would double them.
+    """
     if _current is None:
         return False
-    if meter_provider is None or _current_provider is None:
-        return meter_provider is None and _current_provider is None
-    return _current_provider() is meter_provider
+    if _current_provider is provider:
+        return True
+    on_proxy = not isinstance(_current_provider, sdk_metrics.MeterProvider)
+    return on_proxy and get_meter_provider() is provider
 
 
 def install(
@@ -413,22 +451,25 @@ def install(
 ) -> ResourceMetrics:
     """Register the resource instruments on ``meter_provider`` (default: the global one).
 
-    ``setup()`` calls this once with its settings; disk space is then reported for
-    the data directory's filesystem plus ``paths``. Installing again on the same
-    provider adds the paths and returns the existing instance, so instruments are
-    never registered twice. The module-level functions act on the latest install.
+    ``setup()`` calls this once with its settings and provider; disk space is then
+    reported for the data directory's filesystem plus ``paths``. Installing again
+    on the same provider adds the paths and returns the existing instance, so
+    instruments are never registered twice. The module-level functions act on the
+    latest install (gauges added before a new ``setup()`` stay with the old one).
     """
     global _current, _current_provider
+    provider = meter_provider if meter_provider is not None else get_meter_provider()
     all_paths = [*([settings.data_dir] if settings is not None else []), *paths]
     with _install_lock:
-        if _current is not None and _installed_on(meter_provider):
+        if _current is not None and _reusable(provider):
             _current.add_paths(all_paths)
-            return _current
-        provider = meter_provider if meter_provider is not None else get_meter_provider()
-        _current = ResourceMetrics(
-            provider.get_meter(METER_NAME), paths=all_paths, callback_timeout_s=callback_timeout_s
-        )
-        _current_provider = None if meter_provider is None else weakref.ref(meter_provider)
+        else:
+            _current = ResourceMetrics(
+                provider.get_meter(METER_NAME),
+                paths=all_paths,
+                callback_timeout_s=callback_timeout_s,
+            )
+        _current_provider = provider
         return _current
 
 

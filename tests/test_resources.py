@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,10 +30,14 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExpor
 from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 
+import telemetry
 from telemetry import _diagnostics, resources
-from telemetry.export.prometheus import start_prometheus_endpoint
-from tests.fixtures.collector import RotelCollector
+from telemetry.config import ConfigError
+from telemetry.export.prometheus import PrometheusEndpointReader
+from tests.fixtures.collector import RotelCollector, free_port
 from tests.fixtures.redis import RedisServer
+from tests.support import otlp_files
+from tests.support.runs import clean_env, python, run_timed
 
 Points = dict[str, list[tuple[dict[str, Any], Any]]]
 
@@ -113,7 +118,7 @@ def test_system_and_process_figures_are_real_from_the_first_collection(
     free = value(points, "system.memory.usage", **{"system.memory.state": "free"})
     assert used + free == memory.total
     utilization = value(points, "system.memory.utilization", **{"system.memory.state": "used"})
-    assert utilization == pytest.approx(used / memory.total)
+    assert utilization == pytest.approx(used / memory.total, abs=0.01)  # read moments apart
 
     disk = psutil.disk_usage(str(tmp_path))
     fs_used = value(points, "system.filesystem.usage", **{"system.filesystem.state": "used"})
@@ -311,17 +316,16 @@ def test_gauges_reach_a_real_collector_over_otlp(rotel: RotelCollector, tmp_path
 
 
 def test_prometheus_endpoint_serves_the_exposition_format(tmp_path: Path) -> None:
-    endpoint = start_prometheus_endpoint(0, host="127.0.0.1", registry=CollectorRegistry())
-    provider = MeterProvider(metric_readers=[endpoint.reader])
+    reader = PrometheusEndpointReader(0, host="127.0.0.1", registry=CollectorRegistry())
+    provider = MeterProvider(metric_readers=[reader])
     try:
         resources.install(meter_provider=provider, paths=[tmp_path])
         resources.record_cache(hit=True)
-        with urllib.request.urlopen(endpoint.url, timeout=10) as response:
+        with urllib.request.urlopen(reader.url, timeout=10) as response:
             content_type = response.headers["Content-Type"]
             text = response.read().decode()
     finally:
         provider.shutdown()
-        endpoint.close()
     assert content_type.startswith("text/plain")
     assert "# TYPE system_memory_usage_bytes gauge" in text
     assert re.search(r'^blog_cache_requests_total\{blog_cache_result="hit",.*\} 1\.0$', text, re.M)
@@ -334,3 +338,62 @@ def test_prometheus_endpoint_serves_the_exposition_format(tmp_path: Path) -> Non
                           text=True, timeout=60)
     # exit 1 is a format error; 3 is naming advice (semconv's *.count names end in _count)
     assert lint.returncode in (0, 3), lint.stdout + lint.stderr
+
+    with pytest.raises(urllib.error.URLError):  # shutting the provider down closed the port
+        urllib.request.urlopen(reader.url, timeout=2)
+
+
+def test_a_taken_prometheus_port_is_a_clear_configuration_error() -> None:
+    first = PrometheusEndpointReader(0, host="127.0.0.1", registry=CollectorRegistry())
+    try:
+        with pytest.raises(ConfigError, match=f"127.0.0.1:{first.port}.*prometheus_port"):
+            PrometheusEndpointReader(first.port, host="127.0.0.1", registry=CollectorRegistry())
+    finally:
+        first.shutdown()
+    with pytest.raises(ConfigError, match="0 to 65535"):
+        PrometheusEndpointReader(70000)
+
+
+def test_setup_reports_the_gauges_in_metrics_jsonl_and_on_prometheus(tmp_path: Path) -> None:
+    port = free_port()
+    handle = telemetry.setup(data_dir=tmp_path, prometheus_port=port, prometheus_host="127.0.0.1")
+    try:
+        resources.record_cache(hit=False)
+        _burn_cpu(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            scraped = response.read().decode()
+        handle.flush()
+    finally:
+        handle.shutdown()
+    assert "system_cpu_utilization" in scraped
+    points = otlp_files.metric_points(tmp_path)
+    first_export = {}
+    for point in points:
+        first_export.setdefault((point.name, tuple(sorted(point.attributes.items()))), point)
+    names = {name for name, _ in first_export}
+    assert {"system.cpu.utilization", "system.memory.utilization", "system.filesystem.usage",
+            "process.cpu.utilization", "process.thread.count", "blog.cache.requests"} <= names
+    filesystem = next(point for point in points if point.name == "system.filesystem.utilization")
+    assert tmp_path.resolve().is_relative_to(
+        filesystem.attributes["system.filesystem.mountpoint"])
+    assert 0.0 < filesystem.point["asDouble"] < 1.0
+    assert first_export[("process.thread.count", ())].resource["service.name"] == "blog"
+
+
+_COUNTS_BEFORE_AND_AFTER_SETUP = """
+import sys, telemetry
+from telemetry import resources
+resources.record_cache(hit=True)   # an import-time cache, before setup()
+handle = telemetry.setup(data_dir=sys.argv[1])
+resources.record_cache(hit=False)
+handle.shutdown()
+"""
+
+
+def test_cache_counts_made_before_setup_reach_the_files_once(tmp_path: Path) -> None:
+    # a fresh interpreter: before setup() the global MeterProvider is the API's proxy
+    run = run_timed([python(), "-c", _COUNTS_BEFORE_AND_AFTER_SETUP, str(tmp_path)], clean_env())
+    assert run.returncode == 0, run.describe()
+    cache = {point.attributes["blog.cache.result"]: int(point.point["asInt"])
+             for point in otlp_files.metric_points(tmp_path) if point.name == "blog.cache.requests"}
+    assert cache == {"hit": 1, "miss": 1}

@@ -43,6 +43,8 @@ from telemetry.health.http import serve as _serve
 from telemetry.health.http import wsgi_app as _wsgi_app
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+
     from telemetry.config import Settings
 
 __all__ = [
@@ -85,9 +87,11 @@ def checker() -> HealthChecker:
         return _checker
 
 
-def install(settings: Settings) -> HealthChecker:
-    """Point the ``disk`` check at the data directory; ``setup()`` calls this once."""
+def install(settings: Settings, *, meter_provider: MeterProvider | None = None) -> HealthChecker:
+    """Report to ``meter_provider`` and check the data directory's disk; ``setup()`` calls this."""
     health = checker()
+    if meter_provider is not None:
+        health.use_meter_provider(meter_provider)
     health.register("disk", disk_check(settings.data_dir))
     return health
 

@@ -72,7 +72,11 @@ class HealthChecker:
         self._last_status: dict[str, str] = {}
         self._last_report: dict[str, Any] | None = None
         self._last_report_at = 0.0
-        meter = (meter_provider or get_meter_provider()).get_meter("telemetry")
+        self.use_meter_provider(meter_provider or get_meter_provider())
+
+    def use_meter_provider(self, meter_provider: MeterProvider) -> None:
+        """Report ``blog.health.*`` gauges to ``meter_provider`` from now on."""
+        meter = meter_provider.get_meter("telemetry")
         self._status_gauge = meter.create_gauge(
             "blog.health.status", unit="1",
             description="Health of each check: 1 healthy, 0.5 degraded, 0 unhealthy.",
