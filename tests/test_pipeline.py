@@ -125,3 +125,28 @@ def test_flush_writes_buffered_spans_without_shutting_down(telemetry_files: Star
         pass
     assert run.handle.flush()
     assert [s.name for s in otlp_files.spans(run.data_dir)] == ["buffered"]
+
+
+def _child_work(post_id: str) -> None:
+    with telemetry.stage("draft", post_id=post_id):
+        telemetry.get_logger("child").info("child.done")
+
+
+def test_forked_workers_keep_writing_whole_lines_and_flush_when_they_end(
+    telemetry_files: Start,
+) -> None:
+    import multiprocessing
+
+    run = telemetry_files()
+    fork = multiprocessing.get_context("fork")
+    workers = [fork.Process(target=_child_work, args=(f"child-{n}",)) for n in range(3)]
+    for worker in workers:
+        worker.start()
+    _child_work("parent")
+    for worker in workers:
+        worker.join(30)
+        assert worker.exitcode == 0
+    data_dir = run.finish()
+    posts = sorted(s.attributes["post_id"] for s in otlp_files.spans(data_dir))
+    assert posts == ["child-0", "child-1", "child-2", "parent"]
+    assert len([r for r in otlp_files.log_records(data_dir) if r.body == "child.done"]) == 4
