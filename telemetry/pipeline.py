@@ -167,23 +167,6 @@ def _flush_multiprocessing_children(handle: Telemetry) -> None:
     multiprocessing.util.register_after_fork(handle, in_child)
 
 
-def _flush_multiprocessing_children(handle: Telemetry) -> None:
-    """Make forked ``multiprocessing`` workers flush their telemetry when they end.
-
-    Such workers leave through ``os._exit``, which skips ``atexit``; they do run
-    ``multiprocessing``'s own finalizers, registered here once the child has
-    started. (The SDK's batch processors restart their threads in the child
-    themselves; the file writers reopen their descriptors.)
-    """
-    import multiprocessing.util
-
-    def in_child(child_handle: Telemetry) -> None:
-        if child_handle.enabled and not child_handle._is_shut_down:
-            multiprocessing.util.Finalize(None, child_handle.shutdown, exitpriority=100)
-
-    multiprocessing.util.register_after_fork(handle, in_child)
-
-
 def _run_bounded(work: Callable[[], None], budget_s: float, what: str) -> bool:
     """Run ``work`` in a daemon thread and wait at most ``budget_s`` for it."""
     errors: list[BaseException] = []
