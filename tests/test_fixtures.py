@@ -31,7 +31,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from tests.fixtures.collector import RotelCollector
-from tests.fixtures.postgres import PostgresServer
+from tests.fixtures.postgres import PostgresServer, database_name
 from tests.support.waiting import wait_for
 
 RESOURCE = Resource.create({"service.name": "fixture-check", "deployment.environment.name": "test"})
@@ -48,12 +48,22 @@ def test_pg_conn_is_a_real_postgresql(pg_conn: psycopg.Connection[tuple[object, 
 
 
 def test_each_test_gets_its_own_empty_database(pg_server: PostgresServer, pg_url: str) -> None:
-    assert pg_url != pg_server.uri
+    assert database_name(pg_url) != database_name(pg_server.uri)
     with psycopg.connect(pg_url) as conn:
         tables = conn.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchone()
     assert tables == (0,)
+
+
+def test_the_test_database_is_dropped_afterwards(pg_server: PostgresServer) -> None:
+    uri = pg_server.create_database()
+    pg_server.drop_database(uri)
+    with psycopg.connect(pg_server.uri) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM pg_database WHERE datname = %s", (database_name(uri),)
+        ).fetchone()
+    assert found == (0,)
 
 
 def test_fresh_pg_can_be_stopped_and_restarted(fresh_pg: Callable[[], PostgresServer]) -> None:
