@@ -56,10 +56,15 @@ STATUS_CODE_ERROR = 2
 
 
 def read_lines(path: Path) -> list[str]:
-    """The lines of one file (an absent file has none)."""
+    """The lines of one file (an absent file has none).
+
+    Split on ``\\n`` only: JSON leaves U+2028 and other separators that
+    ``str.splitlines`` would break on unescaped inside strings.
+    """
     if not path.exists():
         return []
-    return path.read_text(encoding="utf-8").splitlines()
+    text = path.read_text(encoding="utf-8")
+    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
 
 
 def read_requests(path: Path) -> list[dict[str, Any]]:
