@@ -1,0 +1,1 @@
+"""Reading telemetry file sets into flat tables, and the reports over them."""

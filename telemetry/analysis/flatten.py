@@ -1,0 +1,281 @@
+"""Turn OTLP/JSON export lines into flat columns, one row per span or log record.
+
+This is the only place that walks the nested OTLP structure, and it runs once per
+line: the result goes into the analysis cache and every report afterwards scans
+flat columns. The walk is deliberately thin. It copies the scalar fields, keys the
+attribute list by name (``{"post_id": {"stringValue": "p1"}}``) and serialises
+that with orjson; DuckDB then pulls the columns the reports need out of that JSON
+in C, on all cores (see ``store.py``). Measured on the benchmark file set, doing
+more in Python (unwrapping every value) cost more than the whole DuckDB step, and
+letting DuckDB read the nested lines directly was several times slower than orjson.
+
+Lines are dispatched by their top-level key, not by file name, so a collector
+writing every signal into one file is read as well as the package's three files.
+A line that is not JSON, or is JSON of another shape, is counted as corrupt and
+skipped.
+"""
+
+from __future__ import annotations
+
+import gc
+import gzip
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+SPAN_FIELDS: tuple[str, ...] = (
+    "trace_id", "span_id", "parent_span_id", "name", "kind", "start", "end",
+    "status_code", "status_message", "service_name", "scope_name", "attributes", "events",
+)  # fmt: skip
+LOG_FIELDS: tuple[str, ...] = (
+    "time", "observed_time", "severity_number", "severity_text", "body", "trace_id",
+    "span_id", "service_name", "scope_name", "attributes",
+)  # fmt: skip
+METRIC_FIELDS: tuple[str, ...] = (
+    "name", "unit", "type", "time", "value", "count", "sum", "max", "service_name",
+    "attributes",
+)  # fmt: skip
+
+# Arrow types of the columns; timestamps stay text here (OTLP/JSON writes 64-bit
+# integers as strings, some writers as numbers) and are cast by DuckDB.
+_INT_COLUMNS = frozenset({"kind", "status_code", "severity_number", "count"})
+_FLOAT_COLUMNS = frozenset({"value", "sum", "max"})
+
+
+@dataclass
+class Flattened:
+    """Columns of the rows read from one stretch of a file, per signal."""
+
+    spans: dict[str, list[Any]] = field(default_factory=lambda: _columns(SPAN_FIELDS))
+    logs: dict[str, list[Any]] = field(default_factory=lambda: _columns(LOG_FIELDS))
+    metrics: dict[str, list[Any]] = field(default_factory=lambda: _columns(METRIC_FIELDS))
+    lines: int = 0
+    corrupt: int = 0
+    bytes_read: int = 0
+
+    def tables(self) -> dict[str, pa.Table]:
+        """The non-empty signals as Arrow tables (cheap to pickle and to scan)."""
+        out: dict[str, pa.Table] = {}
+        for signal in ("spans", "logs", "metrics"):
+            columns: dict[str, list[Any]] = getattr(self, signal)
+            if columns["service_name"]:
+                out[signal] = pa.table({k: _array(k, v) for k, v in columns.items()})
+        return out
+
+
+@dataclass
+class Chunk:
+    """The Arrow tables and counts produced from one stretch of one file."""
+
+    tables: dict[str, pa.Table]
+    lines: int
+    corrupt: int
+    bytes_read: int
+
+
+def _columns(names: tuple[str, ...]) -> dict[str, list[Any]]:
+    return {name: [] for name in names}
+
+
+def _array(name: str, values: list[Any]) -> pa.Array:
+    if name in _INT_COLUMNS:
+        return pa.array(values, type=pa.int64())
+    if name in _FLOAT_COLUMNS:
+        return pa.array(values, type=pa.float64())
+    try:
+        return pa.array(values, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # A writer that used JSON numbers for 64-bit fields (allowed by protojson).
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _service_name(resource: Any) -> str | None:
+    if not isinstance(resource, dict):
+        return None
+    for kv in resource.get("attributes") or ():
+        if kv.get("key") == "service.name":
+            return (kv.get("value") or {}).get("stringValue")
+    return None
+
+
+def _keyed(attributes: Any) -> bytes | None:
+    """``[{"key": k, "value": v}, ...]`` as ``{k: v, ...}`` JSON; the last key wins."""
+    if not attributes:
+        return None
+    return orjson.dumps({kv["key"]: kv["value"] for kv in attributes})
+
+
+def _add_spans(out: Flattened, request: dict[str, Any]) -> None:
+    c = out.spans
+    trace_id, span_id, parent = c["trace_id"], c["span_id"], c["parent_span_id"]
+    name, kind, start, end = c["name"], c["kind"], c["start"], c["end"]
+    code, message, service, scope = (
+        c["status_code"], c["status_message"], c["service_name"], c["scope_name"],
+    )  # fmt: skip
+    attrs, events = c["attributes"], c["events"]
+    for resource_spans in request["resourceSpans"]:
+        svc = _service_name(resource_spans.get("resource"))
+        for scope_spans in resource_spans.get("scopeSpans") or ():
+            scope_name = (scope_spans.get("scope") or {}).get("name")
+            for span in scope_spans.get("spans") or ():
+                get = span.get
+                trace_id.append(span["traceId"])
+                span_id.append(span["spanId"])
+                parent.append(get("parentSpanId") or None)
+                name.append(get("name"))
+                kind.append(get("kind", 0))
+                start.append(span["startTimeUnixNano"])
+                end.append(get("endTimeUnixNano"))
+                status = get("status")
+                if status:
+                    code.append(status.get("code", 0))
+                    message.append(status.get("message"))
+                else:
+                    code.append(0)
+                    message.append(None)
+                service.append(svc)
+                scope.append(scope_name)
+                attrs.append(_keyed(get("attributes")))
+                span_events = get("events")
+                events.append(orjson.dumps(span_events) if span_events else None)
+
+
+def _body(body: Any) -> str | None:
+    if not body:
+        return None
+    text = body.get("stringValue")
+    return text if text is not None else orjson.dumps(body).decode()
+
+
+def _add_logs(out: Flattened, request: dict[str, Any]) -> None:
+    c = out.logs
+    for resource_logs in request["resourceLogs"]:
+        svc = _service_name(resource_logs.get("resource"))
+        for scope_logs in resource_logs.get("scopeLogs") or ():
+            scope_name = (scope_logs.get("scope") or {}).get("name")
+            for record in scope_logs.get("logRecords") or ():
+                get = record.get
+                c["time"].append(get("timeUnixNano"))
+                c["observed_time"].append(get("observedTimeUnixNano"))
+                c["severity_number"].append(get("severityNumber", 0))
+                c["severity_text"].append(get("severityText"))
+                c["body"].append(_body(get("body")))
+                c["trace_id"].append(get("traceId") or None)
+                c["span_id"].append(get("spanId") or None)
+                c["service_name"].append(svc)
+                c["scope_name"].append(scope_name)
+                c["attributes"].append(_keyed(get("attributes")))
+
+
+def _number(point: dict[str, Any]) -> float | None:
+    value = point.get("asDouble")
+    if value is None:
+        value = point.get("asInt")
+    return None if value is None else float(value)
+
+
+def _add_metrics(out: Flattened, request: dict[str, Any]) -> None:
+    c = out.metrics
+    for resource_metrics in request["resourceMetrics"]:
+        svc = _service_name(resource_metrics.get("resource"))
+        for scope_metrics in resource_metrics.get("scopeMetrics") or ():
+            for metric in scope_metrics.get("metrics") or ():
+                for kind in ("sum", "gauge", "histogram", "exponentialHistogram", "summary"):
+                    data = metric.get(kind)
+                    if data is not None:
+                        break
+                else:
+                    continue
+                for point in data.get("dataPoints") or ():
+                    c["name"].append(metric.get("name"))
+                    c["unit"].append(metric.get("unit"))
+                    c["type"].append(kind)
+                    c["time"].append(point.get("timeUnixNano"))
+                    c["value"].append(_number(point))
+                    count = point.get("count")
+                    c["count"].append(None if count is None else int(count))
+                    c["sum"].append(point.get("sum"))
+                    c["max"].append(point.get("max"))
+                    c["service_name"].append(svc)
+                    c["attributes"].append(_keyed(point.get("attributes")))
+
+
+_HANDLERS = (
+    ("resourceSpans", _add_spans),
+    ("resourceLogs", _add_logs),
+    ("resourceMetrics", _add_metrics),
+)
+
+
+def flatten_lines(lines: Iterable[bytes], out: Flattened | None = None) -> Flattened:
+    """Flatten complete lines (each one export request); count what cannot be read."""
+    out = out if out is not None else Flattened()
+    loads = orjson.loads
+    for line in lines:
+        out.bytes_read += len(line)
+        if not line.strip():
+            continue
+        out.lines += 1
+        try:
+            request = loads(line)
+            for key, handler in _HANDLERS:
+                if key in request:
+                    # Copy the lengths so a line that breaks half way adds nothing.
+                    before = _lengths(out)
+                    try:
+                        handler(out, request)
+                    except (KeyError, TypeError, AttributeError, ValueError):
+                        _truncate(out, before)
+                        raise
+                    break
+            else:
+                raise ValueError("not an OTLP export request")
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
+            out.corrupt += 1
+    return out
+
+
+def _lengths(out: Flattened) -> tuple[int, int, int]:
+    return (len(out.spans["name"]), len(out.logs["time"]), len(out.metrics["name"]))
+
+
+def _truncate(out: Flattened, lengths: tuple[int, int, int]) -> None:
+    for columns, n in zip((out.spans, out.logs, out.metrics), lengths, strict=True):
+        for values in columns.values():
+            del values[n:]
+
+
+def open_bytes(path: Path) -> Any:
+    """A binary reader of the file's content, decompressing ``.gz`` backups."""
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+
+def read_chunk(path: str, start: int, end: int | None) -> Chunk:
+    """Flatten the complete lines of ``path`` between content offsets ``start`` and ``end``.
+
+    ``end`` is None to read to the end of a finished (rotated) file, where a last
+    line without its newline is a truncated write and counts as corrupt. Runs in
+    worker processes, hence plain arguments and an Arrow result.
+    """
+    out = Flattened()
+    # Every parsed line allocates thousands of dicts that die at once; the cyclic
+    # collector would scan the growing columns over and over (measured 1.7x slower).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with open_bytes(Path(path)) as stream:
+            if start:
+                stream.seek(start)
+            if end is None:
+                flatten_lines(stream, out)
+            else:
+                data = stream.read(end - start)
+                flatten_lines(data.splitlines(keepends=True), out)
+        return Chunk(out.tables(), out.lines, out.corrupt, out.bytes_read)
+    finally:
+        if collecting:
+            gc.enable()

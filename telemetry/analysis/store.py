@@ -1,0 +1,403 @@
+"""The analysis cache: flat DuckDB tables of every span, log record and metric point.
+
+``open_store(directory)`` opens ``<directory>/.telemetry-cache/analysis.duckdb`` and
+brings it up to date with the file set before any report runs: only files it has
+not seen and bytes appended to the live files since the last run are flattened
+(``flatten.py``); rows of files that retention has deleted are dropped. Rows and
+the read offsets are committed in one transaction, so an interrupted run leaves
+the cache as it was. Large first reads are flattened by worker processes, one per
+core, in chunks of a few megabytes, so memory stays bounded whatever the size.
+
+Tables: ``spans``, ``logs``, ``metrics`` (one row per item, with the attributes the
+reports use promoted to columns and all attributes kept as JSON) and ``sources``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from telemetry.analysis import sources
+from telemetry.analysis.flatten import Chunk, read_chunk
+from telemetry.analysis.sources import Segment, SourceFile
+
+CACHE_DIR = ".telemetry-cache"
+_SCHEMA_VERSION = 1
+_CHUNK_BYTES = 8 << 20
+# Below this many new bytes a worker pool costs more than it saves.
+_PARALLEL_THRESHOLD = 24 << 20
+_LOCK_WAIT_S = 30.0
+
+# column -> attribute key, for the attributes every report filters or groups by
+_SPAN_PROMOTED: dict[str, str] = {
+    "post_id": "post_id",
+    "stage_id": "stage_id",
+    "db_system": "db.system.name",
+    "db_query": "db.query.text",
+    "db_operation": "db.operation.name",
+    "db_collection": "db.collection.name",
+    "gen_ai_operation": "gen_ai.operation.name",
+    "gen_ai_model": "gen_ai.request.model",
+    "llm_action": "blog.llm.action",
+    "input_tokens": "gen_ai.usage.input_tokens",
+    "output_tokens": "gen_ai.usage.output_tokens",
+    "prompt_chars": "blog.llm.prompt_chars",
+    "error_type": "error.type",
+    "stage_outcome": "blog.stage.outcome",
+}
+_LOG_PROMOTED: dict[str, str] = {
+    "post_id": "post_id",
+    "stage_id": "stage_id",
+    "error_type": "error.type",
+    "exception_type": "exception.type",
+    "exception_message": "exception.message",
+    "exception_stacktrace": "exception.stacktrace",
+    "fingerprint": "blog.error.fingerprint",
+    "error_count": "blog.error.count",
+    "error_first_ns": "blog.error.first_seen_ns",
+}
+_INTEGER_COLUMNS = frozenset(
+    {"input_tokens", "output_tokens", "prompt_chars", "error_count", "error_first_ns"}
+)
+_VALUE_KINDS = ("stringValue", "intValue", "doubleValue", "boolValue")
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class StoreError(Exception):
+    """The file set cannot be read (missing directory, cache locked, ...)."""
+
+
+@dataclass
+class SyncStats:
+    """What one synchronisation read, for progress messages and the benchmark."""
+
+    files: int = 0
+    bytes_read: int = 0
+    lines: int = 0
+    corrupt: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Source:
+    id: int
+    identity: str
+    path: str
+    inode: int
+    size: int
+    mtime_ns: int
+    offset: int
+    complete: bool
+
+
+def _column_types(promoted: dict[str, str]) -> str:
+    return ", ".join(
+        f"{col} {'BIGINT' if col in _INTEGER_COLUMNS else 'VARCHAR'}" for col in promoted
+    )
+
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY, identity VARCHAR UNIQUE, path VARCHAR, inode BIGINT,
+    size BIGINT, mtime_ns BIGINT, "offset" BIGINT, complete BOOLEAN,
+    lines BIGINT, corrupt BIGINT);
+CREATE TABLE IF NOT EXISTS spans (
+    source_id INTEGER, trace_id VARCHAR, span_id VARCHAR, parent_span_id VARCHAR,
+    name VARCHAR, kind TINYINT, start_ns BIGINT, end_ns BIGINT, duration_s DOUBLE,
+    status_code TINYINT, status_message VARCHAR, service_name VARCHAR, scope_name VARCHAR,
+    attributes JSON, events JSON, {_column_types(_SPAN_PROMOTED)});
+CREATE TABLE IF NOT EXISTS logs (
+    source_id INTEGER, time_ns BIGINT, severity_number TINYINT, severity_text VARCHAR,
+    body VARCHAR, trace_id VARCHAR, span_id VARCHAR, service_name VARCHAR,
+    scope_name VARCHAR, attributes JSON, {_column_types(_LOG_PROMOTED)});
+CREATE TABLE IF NOT EXISTS metrics (
+    source_id INTEGER, name VARCHAR, unit VARCHAR, type VARCHAR, time_ns BIGINT,
+    value DOUBLE, count BIGINT, sum DOUBLE, max DOUBLE, service_name VARCHAR,
+    attributes JSON);
+"""
+
+
+def _promote(promoted: dict[str, str]) -> tuple[str, str]:
+    """SQL pulling each promoted attribute out of the keyed attribute JSON in one parse.
+
+    The values are still OTLP AnyValues (``{"intValue": "3"}``), so each key is
+    looked up under every scalar kind and the first present one wins.
+    """
+    paths = [f'$."{key}".{kind}' for key in promoted.values() for kind in _VALUE_KINDS]
+    select = []
+    for i, col in enumerate(promoted):
+        base = i * len(_VALUE_KINDS) + 1
+        value = f"coalesce({', '.join(f'a[{base + k}]' for k in range(len(_VALUE_KINDS)))})"
+        if col in _INTEGER_COLUMNS:
+            value = f"TRY_CAST(TRY_CAST({value} AS DOUBLE) AS BIGINT)"
+        select.append(f"{value} AS {col}")
+    return ", ".join(select), "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+
+
+def _insert_sql() -> dict[str, str]:
+    span_cols, span_paths = _promote(_SPAN_PROMOTED)
+    log_cols, log_paths = _promote(_LOG_PROMOTED)
+    return {
+        "spans": f"""
+            INSERT INTO spans SELECT $source, trace_id, span_id, parent_span_id, name, kind,
+                s, e, (e - s) / 1e9, status_code, status_message, service_name, scope_name,
+                attributes, events, {span_cols}
+            FROM (SELECT *, TRY_CAST("start" AS BIGINT) AS s, TRY_CAST("end" AS BIGINT) AS e,
+                         json_extract_string(attributes, {span_paths}) AS a FROM chunk)""",
+        "logs": f"""
+            INSERT INTO logs SELECT $source,
+                coalesce(nullif(TRY_CAST("time" AS BIGINT), 0), TRY_CAST(observed_time AS BIGINT)),
+                severity_number, severity_text, body, trace_id, span_id, service_name,
+                scope_name, attributes, {log_cols}
+            FROM (SELECT *, json_extract_string(attributes, {log_paths}) AS a FROM chunk)""",
+        "metrics": """
+            INSERT INTO metrics SELECT $source, name, unit, type, TRY_CAST("time" AS BIGINT),
+                value, count, sum, max, service_name, attributes FROM chunk""",
+    }
+
+
+_INSERT = _insert_sql()
+
+
+def cache_path(directory: Path) -> Path:
+    return directory / CACHE_DIR / "analysis.duckdb"
+
+
+def _connect(directory: Path) -> duckdb.DuckDBPyConnection:
+    """Open the cache, waiting for another ``telemetry`` process that holds its lock."""
+    path = cache_path(directory)
+    try:
+        path.parent.mkdir(exist_ok=True)
+    except OSError:
+        return duckdb.connect()  # read-only data directory: a cache for this run only
+    deadline = time.monotonic() + _LOCK_WAIT_S
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise StoreError(f"cannot open the analysis cache {path}: {exc}") from exc
+            time.sleep(0.2)
+    version = None
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        version = row[0] if row else None
+    except duckdb.CatalogException:
+        pass
+    if version != str(_SCHEMA_VERSION):
+        for table in ("spans", "logs", "metrics", "sources", "meta"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(_DDL)
+        con.execute("INSERT INTO meta VALUES ('schema', ?)", [str(_SCHEMA_VERSION)])
+    return con
+
+
+def open_store(
+    directory: Path, *, progress: ProgressCallback | None = None, workers: int | None = None
+) -> tuple[duckdb.DuckDBPyConnection, SyncStats]:
+    """Open the cache for ``directory`` and read whatever is new in the file set."""
+    if not directory.is_dir():
+        raise StoreError(f"no telemetry data directory at {directory}")
+    con = _connect(directory)
+    try:
+        stats = sync(con, directory, progress=progress, workers=workers)
+    except BaseException:
+        con.close()
+        raise
+    return con, stats
+
+
+def _load_sources(con: duckdb.DuckDBPyConnection) -> list[_Source]:
+    rows = con.execute(
+        'SELECT id, identity, path, inode, size, mtime_ns, "offset", complete FROM sources'
+    ).fetchall()
+    return [_Source(*row) for row in rows]
+
+
+@dataclass
+class _Plan:
+    source: _Source
+    file: SourceFile
+    segments: list[Segment]
+    reset: bool  # drop the rows read before (the file was truncated and rewritten)
+    end: int | None  # content offset reached when all segments are read; None: complete
+
+
+def _plan(con: duckdb.DuckDBPyConnection, directory: Path) -> tuple[list[_Plan], list[int]]:
+    """Decide which bytes of which files to read, and which sources have vanished."""
+    known = _load_sources(con)
+    by_path = {s.path: s for s in known if s.complete}
+    by_identity = {s.identity: s for s in known}
+    next_id = max((s.id for s in known), default=0) + 1
+    seen: set[int] = set()
+    plans: list[_Plan] = []
+    for file in sources.discover(directory):
+        cached = by_path.get(str(file.path))
+        if cached and (cached.inode, cached.size, cached.mtime_ns) == (
+            file.inode, file.size, file.mtime_ns,
+        ):  # fmt: skip
+            seen.add(cached.id)  # a backup read to the end before: nothing new
+            continue
+        ident = sources.identity(file)
+        if ident is None:
+            continue
+        source = by_identity.get(ident)
+        if source is not None and source.id in seen:
+            continue  # the same content under two names (a backup being compressed)
+        reset = False
+        if source is None:
+            source = _Source(next_id, ident, str(file.path), 0, 0, 0, 0, False)
+            by_identity[ident] = source
+            next_id += 1
+        elif not file.compressed and file.size < source.offset:
+            reset = True  # same first line but shorter: rewritten in place
+            source.offset, source.complete = 0, False
+        seen.add(source.id)
+        start = 0 if reset else source.offset
+        source.path, source.inode, source.size, source.mtime_ns = (
+            str(file.path), file.inode, file.size, file.mtime_ns,
+        )  # fmt: skip
+        if source.complete and not reset:
+            plans.append(_Plan(source, file, [], False, None))
+            continue
+        if file.compressed:
+            plans.append(_Plan(source, file, [Segment(file.path, start, None)], reset, None))
+            continue
+        end = None if file.finished else sources.complete_end(file.path, start, file.size)
+        if end is not None and end <= start and not reset:
+            continue
+        segments = sources.split(file.path, start, end, file.size, _CHUNK_BYTES)
+        plans.append(_Plan(source, file, segments, reset, end))
+    vanished = [s.id for s in known if s.id not in seen]
+    return plans, vanished
+
+
+def sync(
+    con: duckdb.DuckDBPyConnection,
+    directory: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    workers: int | None = None,
+) -> SyncStats:
+    """Flatten what is new under ``directory`` into the cache, in one transaction."""
+    started = time.perf_counter()
+    plans, vanished = _plan(con, directory)
+    stats = SyncStats()
+    total = sum(_segment_bytes(p) for p in plans)
+    con.begin()
+    try:
+        for source_id in vanished:
+            _drop_rows(con, source_id, forget=True)
+        for plan in plans:
+            if plan.reset:
+                _drop_rows(con, plan.source.id, forget=False)
+        results = _run(plans, total, workers)
+        done = 0
+        for plan, chunk in results:
+            done += chunk.bytes_read
+            stats.bytes_read += chunk.bytes_read
+            stats.lines += chunk.lines
+            if chunk.corrupt:
+                key = plan.file.path.name
+                stats.corrupt[key] = stats.corrupt.get(key, 0) + chunk.corrupt
+            for signal, table in chunk.tables.items():
+                con.register("chunk", table)
+                try:
+                    con.execute(_INSERT[signal], {"source": plan.source.id})
+                finally:
+                    con.unregister("chunk")
+            plan.source.offset += chunk.bytes_read
+            _save_counts(con, plan.source, chunk)
+            if progress is not None:
+                progress(done, total)
+        for plan in plans:
+            plan.source.complete = plan.end is None
+            if plan.end is not None:
+                plan.source.offset = plan.end
+            _save_source(con, plan.source)
+        stats.files = sum(1 for p in plans if p.segments)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _segment_bytes(plan: _Plan) -> int:
+    size = 0
+    for segment in plan.segments:
+        end = segment.end if segment.end is not None else plan.file.size
+        size += max(end - segment.start, 0)
+    return size
+
+
+def _drop_rows(con: duckdb.DuckDBPyConnection, source_id: int, *, forget: bool) -> None:
+    for table in ("spans", "logs", "metrics"):
+        con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
+    if forget:
+        con.execute("DELETE FROM sources WHERE id = ?", [source_id])
+    else:
+        con.execute(
+            'UPDATE sources SET "offset" = 0, lines = 0, corrupt = 0 WHERE id = ?', [source_id]
+        )
+
+
+def _save_counts(con: duckdb.DuckDBPyConnection, source: _Source, chunk: Chunk) -> None:
+    _save_source(con, source)
+    con.execute(
+        "UPDATE sources SET lines = lines + ?, corrupt = corrupt + ? WHERE id = ?",
+        [chunk.lines, chunk.corrupt, source.id],
+    )
+
+
+def _save_source(con: duckdb.DuckDBPyConnection, s: _Source) -> None:
+    con.execute(
+        """INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0)
+           ON CONFLICT (id) DO UPDATE SET path = excluded.path, inode = excluded.inode,
+               size = excluded.size, mtime_ns = excluded.mtime_ns,
+               "offset" = excluded."offset", complete = excluded.complete""",
+        [s.id, s.identity, s.path, s.inode, s.size, s.mtime_ns, s.offset, s.complete],
+    )
+
+
+def _run(plans: list[_Plan], total: int, workers: int | None) -> Iterator[tuple[_Plan, Chunk]]:
+    """Flatten every segment, in order; in worker processes when there is a lot to read."""
+    jobs = [(plan, segment) for plan in plans for segment in plan.segments]
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if total < _PARALLEL_THRESHOLD or n < 2 or len(jobs) < 2:
+        for plan, segment in jobs:
+            yield plan, read_chunk(str(segment.path), segment.start, segment.end)
+        return
+    # fork: the workers start before this run has used DuckDB or Arrow, and unlike
+    # spawn/forkserver it does not re-run the caller's __main__ or pay imports again.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+        pending: list[tuple[_Plan, Future[Chunk]]] = []
+        queue = iter(jobs)
+        # At most two chunks per worker in flight: memory stays bounded.
+        for plan, segment in queue:
+            pending.append((plan, _submit(pool, segment)))
+            if len(pending) >= 2 * n:
+                break
+        while pending:
+            plan, future = pending.pop(0)
+            chunk = future.result()
+            nxt = next(queue, None)
+            if nxt is not None:
+                pending.append((nxt[0], _submit(pool, nxt[1])))
+            yield plan, chunk
+
+
+def _submit(pool: ProcessPoolExecutor, segment: Segment) -> Future[Chunk]:
+    return pool.submit(read_chunk, str(segment.path), segment.start, segment.end)
