@@ -21,6 +21,10 @@ class Busy(RuntimeError):
     """The previous call of this callable has not returned yet."""
 
 
+class TimedOut(TimeoutError):
+    """The call did not return within its budget (it may still return later)."""
+
+
 class Pending(Generic[T]):
     """One started call; ``result(timeout)`` waits for it within a budget."""
 
@@ -30,15 +34,15 @@ class Pending(Generic[T]):
         self._name = name
         self._done = threading.Event()
         self._value: T | None = None
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
 
     def done(self) -> bool:
         return self._done.is_set()
 
     def result(self, timeout: float) -> T:
-        """Return the value, re-raise the callable's exception, or raise ``TimeoutError``."""
+        """Return the value, re-raise the callable's exception, or raise ``TimedOut``."""
         if not self._done.wait(max(timeout, 0.0)):
-            raise TimeoutError(f"{self._name} did not return within {timeout:.3g}s")
+            raise TimedOut(f"{self._name} did not return within {timeout:.3g}s")
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]
@@ -46,8 +50,10 @@ class Pending(Generic[T]):
     def _run(self, fn: Callable[[], T]) -> None:
         try:
             self._value = fn()
-        except BaseException as exc:  # the caller decides what a failure means
+        except Exception as exc:  # the caller decides what a failure means
             self._error = exc
+        except BaseException as exc:  # SystemExit from app code must not stop the caller
+            self._error = RuntimeError(f"{self._name} raised {type(exc).__name__}")
         finally:
             self._done.set()
 

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from opentelemetry.metrics import MeterProvider, get_meter_provider
 
 from telemetry import _diagnostics
-from telemetry._timebox import TimeBoxed
+from telemetry._timebox import TimeBoxed, TimedOut
 from telemetry.scrub import scrub_text
 
 Status = Literal["healthy", "degraded", "unhealthy"]
@@ -179,16 +179,21 @@ def _run_all(checks: list[_Check]) -> dict[str, dict[str, Any]]:
                 raise call
             details, latency = call.result(started + check.timeout_s - time.perf_counter())
             results[check.name] = _result(check, details, latency)
-        except BaseException as exc:
-            if not isinstance(exc, Exception):  # SystemExit and friends from a check
-                exc = RuntimeError(f"check raised {type(exc).__name__}")
-            results[check.name] = {
-                "status": UNHEALTHY,
-                "critical": check.critical,
-                "latency_s": round(time.perf_counter() - started, 6),
-                "error": scrub_text(f"{type(exc).__name__}: {exc}"),
-            }
+        except TimedOut:
+            late = TimeoutError(f"did not return within {check.timeout_s:g}s")
+            results[check.name] = _failed(check, late, time.perf_counter() - started)
+        except Exception as exc:
+            results[check.name] = _failed(check, exc, time.perf_counter() - started)
     return results
+
+
+def _failed(check: _Check, exc: Exception, elapsed: float) -> dict[str, Any]:
+    return {
+        "status": UNHEALTHY,
+        "critical": check.critical,
+        "latency_s": round(elapsed, 6),
+        "error": scrub_text(f"{type(exc).__name__}: {exc}"),
+    }
 
 
 def _result(check: _Check, details: Mapping[str, Any] | None, latency: float) -> dict[str, Any]:
@@ -221,13 +226,8 @@ def _overall(checks: list[_Check], results: Mapping[str, Mapping[str, Any]]) -> 
 
 
 def _log_change(name: str, result: Mapping[str, Any], previous: str | None) -> None:
-    import telemetry
+    from telemetry.logs import get_logger
 
-    get_logger = getattr(telemetry, "get_logger", None)
-    if get_logger is None:
-        import structlog
-
-        get_logger = structlog.get_logger
     log = get_logger("telemetry.health")
     event = log.info if result["status"] == HEALTHY else log.warning
     event(
