@@ -17,6 +17,7 @@ from telemetry.export.files import DataDirError
 from telemetry.llm import llm_call
 from telemetry.logs import get_logger
 from telemetry.pipeline import Telemetry, active, setup
+from telemetry.resources import add_gauge, instrument_pool, record_cache
 from telemetry.workflow import stage, workflow
 
 __all__ = [
@@ -26,13 +27,16 @@ __all__ = [
     "Telemetry",
     "Thread",
     "active",
+    "add_gauge",
     "bind",
     "current_context",
     "extract",
     "get_logger",
     "inject",
+    "instrument_pool",
     "llm_call",
     "load_settings",
+    "record_cache",
     "setup",
     "stage",
     "workflow",
