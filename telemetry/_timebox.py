@@ -10,6 +10,7 @@ daemon threads never hold up interpreter exit.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -68,10 +69,13 @@ class TimeBoxed(Generic[T]):
         self.name = name
         self._lock = threading.Lock()
         self._current: Pending[T] | None = None
+        self._pid = os.getpid()
 
     def start(self) -> Pending[T]:
         """Start a call now; raise ``Busy`` if the previous one is still running."""
         with self._lock:
+            if self._pid != os.getpid():  # forked: the earlier call's thread did not survive
+                self._current, self._pid = None, os.getpid()
             if self._current is not None and not self._current.done():
                 raise Busy(f"{self.name} is still running from an earlier call")
             pending: Pending[T] = Pending(self.name)

@@ -101,12 +101,9 @@ class ResourceMetrics:
         self._gauges: set[str] = set()
         # CPU figures are deltas: take the baselines now, so the first collection
         # already reports real utilisation (psutil's first cpu_percent() is a fake 0.0).
-        self._process = psutil.Process()
         self._cpu_count = psutil.cpu_count() or 1
         self._system_cpu_window = _CpuWindow(_system_cpu_sample)
-        self._process_cpu_window = _CpuWindow(
-            lambda: _process_cpu_sample(self._process, self._cpu_count)
-        )
+        self._watch_process()
         self.add_paths(paths)
         self._register()
 
@@ -258,6 +255,20 @@ class ResourceMetrics:
 
     # --- readings ---------------------------------------------------------------------
 
+    def _watch_process(self) -> None:
+        self._pid = os.getpid()
+        self._process_handle = psutil.Process(self._pid)
+        self._process_cpu_window = _CpuWindow(
+            lambda: _process_cpu_sample(self._process_handle, self._cpu_count)
+        )
+
+    def _own(self) -> tuple[psutil.Process, _CpuWindow]:
+        """This process and its CPU window, re-resolved after a fork (a child must not
+        report its parent)."""
+        if os.getpid() != self._pid:
+            self._watch_process()
+        return self._process_handle, self._process_cpu_window
+
     def _system_cpu(self) -> Iterator[Observation]:
         busy = self._system_cpu_window.utilization()
         if busy is not None:
@@ -291,19 +302,20 @@ class ResourceMetrics:
             yield fs, psutil.disk_usage(fs.mountpoint)
 
     def _process_cpu(self) -> Iterator[Observation]:
-        busy = self._process_cpu_window.utilization()
+        busy = self._own()[1].utilization()
         if busy is not None:
             yield Observation(busy)
 
     def _process_memory(self) -> Iterator[Observation]:
-        yield Observation(self._process.memory_info().rss)
+        yield Observation(self._own()[0].memory_info().rss)
 
     def _process_threads(self) -> Iterator[Observation]:
-        yield Observation(self._process.num_threads())
+        yield Observation(self._own()[0].num_threads())
 
     def _process_fds(self) -> Iterator[Observation]:
-        if hasattr(self._process, "num_fds"):
-            yield Observation(self._process.num_fds())
+        process = self._own()[0]
+        if hasattr(process, "num_fds"):
+            yield Observation(process.num_fds())
 
     def _pool_stats(self) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
         with self._lock:

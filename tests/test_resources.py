@@ -8,6 +8,7 @@ same moment, never with fixed numbers.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -397,3 +398,29 @@ def test_cache_counts_made_before_setup_reach_the_files_once(tmp_path: Path) -> 
     cache = {point.attributes["blog.cache.result"]: int(point.point["asInt"])
              for point in otlp_files.metric_points(tmp_path) if point.name == "blog.cache.requests"}
     assert cache == {"hit": 1, "miss": 1}
+
+
+def test_a_forked_child_reports_itself_not_its_parent(
+    metrics: Metrics, installed: resources.ResourceMetrics
+) -> None:
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)  # the parent has 2+ threads, a fork child 1
+    helper.start()
+    try:
+        parent_threads = value(metrics.collect(), "process.thread.count")
+        assert parent_threads >= 2
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report what it sees, then leave without cleanup
+            try:
+                os.write(write_end, str(value(metrics.collect(), "process.thread.count")).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        child_threads = int(os.read(read_end, 64) or b"-1")
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    finally:
+        stop.set()
+        helper.join()
+    assert child_threads == 1
