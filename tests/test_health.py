@@ -22,7 +22,7 @@ import psutil
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 import telemetry
 from telemetry import health
@@ -260,6 +260,8 @@ def test_bad_checks_and_arguments_are_refused_or_reported(checker: HealthChecker
         health.disk_check(".", warning=0.9, critical=0.8)
     with pytest.raises(ValueError, match="exactly one"):
         health.database_check()
+    with pytest.raises(TypeError, match="not an AsyncConnectionPool"):
+        health.database_check(AsyncConnectionPool("postgresql://unused", open=False))
     with pytest.raises(TypeError, match=r"ping\(\) or a cache with stats\(\)"):
         health.cache_check(object())
 

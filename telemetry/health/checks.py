@@ -8,6 +8,7 @@ it can be degraded, and raises when the dependency does not answer.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -48,6 +49,11 @@ def database_check(
     """``SELECT 1`` through a psycopg_pool pool (with its figures) or a new connection."""
     if (pool is None) == (url is None):
         raise ValueError("database_check() needs exactly one of a pool or a url")
+    if pool is not None and inspect.iscoroutinefunction(getattr(pool, "getconn", None)):
+        raise TypeError(
+            "database_check() runs in a thread: give it a psycopg_pool.ConnectionPool "
+            "or a url, not an AsyncConnectionPool"
+        )
 
     def check() -> Mapping[str, Any]:
         import psycopg
