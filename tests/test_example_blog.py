@@ -1,0 +1,165 @@
+"""The example blog, run as a user runs it: ``python -m examples.blog``.
+
+Each run goes to a fresh database on the real PostgreSQL of the test session
+(``DATABASE_URL``), with a fixed seed, so the test can hold the app's own
+bookkeeping against what telemetry wrote: every post ends published or failed,
+each ``stage_runs`` row is exactly one ``stage`` span (same post, stage,
+attempt and outcome), and the closing report's counts are the files' counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support import otlp_files
+from tests.support.runs import Run, clean_env, python, run_timed
+
+STAGES = ["research", "outline", "draft", "edit", "publish"]
+SUMMARY = re.compile(r"^(\d+) posts in [\d.]+s: (\d+) published, (\d+) failed")
+COUNT_LINE = re.compile(r"^\s+(\d+) (spans|log records|metric points)\s")
+HEALTH_URL = re.compile(r"health\s+(http://127\.0\.0\.1:\d+/health)")
+# Variables of the surrounding shell that would change what the example talks to.
+APP_VARIABLES = ("DATABASE_URL", "REDIS_URL", "BLOG_LLM_BASE_URL")
+
+
+def run_blog(args: list[str], **env: str) -> Run:
+    environment = clean_env()
+    for name in APP_VARIABLES:
+        environment.pop(name, None)
+    environment.update(env)
+    return run_timed([python(), "-m", "examples.blog", *args], environment, timeout=120)
+
+
+def summary(run: Run) -> tuple[int, int, int]:
+    for line in run.lines:
+        match = SUMMARY.match(line)
+        if match:
+            posts, published, failed = (int(g) for g in match.groups())
+            return posts, published, failed
+    raise AssertionError(f"no summary line in the output\n{run.describe()}")
+
+
+def reported_counts(run: Run) -> dict[str, int]:
+    return {
+        m.group(2): int(m.group(1)) for line in run.lines if (m := COUNT_LINE.match(line))
+    }
+
+
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def stage_span_keys(data_dir: Path) -> Counter[tuple[int, str, int, str]]:
+    """(post_id, stage_id, attempt, run status) of every stage span in the files."""
+    keys: Counter[tuple[int, str, int, str]] = Counter()
+    for span in otlp_files.spans(data_dir):
+        if span.name.startswith("stage "):
+            a = span.attributes
+            status = "succeeded" if a["blog.stage.outcome"] == "ok" else "failed"
+            keys[(int(a["post_id"]), a["stage_id"], a["blog.stage.attempt"], status)] += 1
+    return keys
+
+
+@pytest.mark.parametrize("mode", ["threads", "asyncio"])
+def test_bookkeeping_matches_telemetry(mode: str, pg_url: str, tmp_path: Path) -> None:
+    posts, max_attempts = 8, 2
+    run = run_blog(
+        ["--posts", str(posts), "--mode", mode, "--seed", "11", "--failure-rate", "0.35",
+         "--max-attempts", str(max_attempts), "--concurrency", "3", "--data-dir", str(tmp_path)],
+        DATABASE_URL=pg_url,
+    )
+    assert run.returncode == 0, run.describe()
+
+    # every post ended one way or the other, and the report says so
+    statuses = dict(query(pg_url, "SELECT status, count(*) FROM posts GROUP BY status"))
+    assert set(statuses) <= {"published", "failed"}, statuses
+    assert sum(statuses.values()) == posts
+    assert summary(run) == (posts, statuses.get("published", 0), statuses.get("failed", 0))
+    # with this seed and failure rate, the run shows retries and (at least) one lost post
+    assert statuses.get("failed", 0) >= 1 and statuses.get("published", 0) >= 1, statuses
+
+    runs = query(pg_url, "SELECT post_id, stage_id, attempt, status FROM stage_runs")
+    assert all(status in ("succeeded", "failed") for *_, status in runs), "a run left open"
+    assert any(attempt > 1 for _, _, attempt, _ in runs), "no stage was retried"
+    assert Counter((int(p), s, a, st) for p, s, a, st in runs) == stage_span_keys(tmp_path)
+
+    # published posts went through every stage once successfully; failed ones stopped
+    # at a stage that failed on every attempt
+    for post_id, status in query(pg_url, "SELECT id, status FROM posts"):
+        mine = [(s, a, st) for p, s, a, st in runs if p == post_id]
+        succeeded = [s for s, _, st in mine if st == "succeeded"]
+        if status == "published":
+            assert succeeded == [s for s in STAGES if s in succeeded] == STAGES
+        else:
+            last = STAGES[len(succeeded)]
+            assert sorted(a for s, a, st in mine if s == last) == list(
+                range(1, max_attempts + 1)
+            )
+            assert all(st == "failed" for s, _, st in mine if s == last)
+    published = query(
+        pg_url,
+        "SELECT count(*) FROM posts WHERE status = 'published' "
+        "AND published_at IS NOT NULL AND word_count > 0 AND body <> ''",
+    )
+    assert published[0][0] == statuses.get("published", 0)
+
+    # the report counted what this process wrote: the spans and log records are all
+    # in the files by then; metrics get one more collection at shutdown
+    counts = reported_counts(run)
+    assert counts["spans"] == len(otlp_files.spans(tmp_path))
+    assert counts["log records"] == len(otlp_files.log_records(tmp_path))
+    assert 0 < counts["metric points"] <= len(otlp_files.metric_points(tmp_path))
+
+
+def test_every_call_failing_fails_every_post_and_still_exits_0(
+    pg_url: str, tmp_path: Path
+) -> None:
+    run = run_blog(
+        ["--posts", "4", "--failure-rate", "1", "--max-attempts", "2", "--seed", "3",
+         "--data-dir", str(tmp_path)],
+        DATABASE_URL=pg_url,
+    )
+    assert run.returncode == 0, run.describe()
+    assert summary(run) == (4, 0, 4)
+    runs = query(pg_url, "SELECT stage_id, attempt, status FROM stage_runs ORDER BY 1, 2")
+    assert sorted(runs) == sorted([("research", a, "failed") for a in (1, 2)] * 4)
+    logs = Counter(r.body for r in otlp_files.log_records(tmp_path))
+    assert logs["post.failed"] == 4 and logs["stage.retrying"] == 4
+
+
+def test_demo_defaults_embedded_postgres(tmp_path: Path) -> None:
+    """What ``make demo`` runs: no DATABASE_URL, so pgserver starts its own PostgreSQL."""
+    run = run_blog(["--posts", "3", "--data-dir", str(tmp_path / "telemetry")])
+    assert run.returncode == 0, run.describe()
+    posts, published, failed = summary(run)
+    assert posts == published + failed == 3
+    assert any("embedded PostgreSQL (pgserver)" in line for line in run.lines)
+    assert any(HEALTH_URL.search(line) for line in run.lines)
+    assert any(line.startswith("health: ") for line in run.lines), run.describe()
+    counts = reported_counts(run)
+    assert counts["spans"] > 0 and counts["log records"] > 0 and counts["metric points"] > 0
+    assert run.stderr == "", run.stderr
+    assert run.seconds_after_last_line < 5, run.describe()
+
+
+def test_unreachable_database_is_a_clear_configuration_error(tmp_path: Path) -> None:
+    run = run_blog(
+        ["--posts", "2", "--data-dir", str(tmp_path)],
+        DATABASE_URL="postgresql://blog:hunter2@127.0.0.1:1/blog?connect_timeout=2",
+    )
+    assert run.returncode == 2, run.describe()
+    assert "cannot start the database" in run.stderr
+    assert "hunter2" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_bad_arguments_exit_2(tmp_path: Path) -> None:
+    run = run_blog(["--posts", "0", "--data-dir", str(tmp_path)])
+    assert run.returncode == 2
+    assert "--posts" in run.stderr
