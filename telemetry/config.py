@@ -65,6 +65,7 @@ class Settings:
     max_attribute_chars: int = 8192
     log_level: str = "info"
     bridge_stdlib_logging: bool = True
+    error_dedup_window_s: float = 10.0  # same fingerprint logged once per window (0: every time)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the given fields replaced (validated like the rest)."""
@@ -195,6 +196,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError("file_backups and shutdown_timeout_s must not be negative")
     if settings.slow_query_threshold_s < 0:
         raise ConfigError("slow_query_threshold_s must not be negative")
+    if settings.error_dedup_window_s < 0:
+        raise ConfigError("error_dedup_window_s must not be negative")
     return replace(settings, data_dir=Path(settings.data_dir))
 
 
