@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,20 @@ def _exception_from(exc_info: Any) -> BaseException | None:
     return sys.exc_info()[1]
 
 
+def exception_attributes(exc: BaseException) -> dict[str, str]:
+    """``exception.type/message/stacktrace`` for ``exc``, scrubbed of secrets.
+
+    Built here rather than by the SDK so that a message quoting values (such as
+    PostgreSQL's ``DETAIL: Key (slug)=(...)``) is scrubbed like everything else.
+    """
+    stacktrace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return {
+        "exception.type": type(exc).__qualname__,
+        "exception.message": truncate(scrub_text(str(exc)), _max_chars),
+        "exception.stacktrace": truncate(scrub_text(stacktrace), _max_chars * 4),
+    }
+
+
 class OTelLogger:
     """The structlog "logger": turns a finished event dict into an OTel LogRecord."""
 
@@ -125,13 +140,14 @@ class OTelLogger:
             if key not in _DROP_KEYS and value is not None:
                 attributes[key] = attribute_value(key, value)
         exception = _exception_from(event_dict.get("exc_info"))
+        if exception is not None:
+            attributes.update(exception_attributes(exception))
         self._otel_logger().emit(
             timestamp=time.time_ns(),
             severity_number=severity_number,
             severity_text=severity_text,
             body=truncate(scrub_text(str(body)), _max_chars) if body is not None else None,
             attributes=attributes,
-            exception=exception,
         )
 
     def _method(name: str) -> Any:  # type: ignore[misc]  # builds the class's methods

@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +32,17 @@ from opentelemetry.sdk.metrics.view import (
     View,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
 )
 
 from telemetry import _diagnostics
 from telemetry.config import Settings, load_settings
 from telemetry.context import WorkflowSpanProcessor
 from telemetry.export import files
-from telemetry.scrub import scrub_mapping
+from telemetry.spans import RewritingSpanExporter
 
 # Second-scale buckets for every duration histogram (unit "s"), from 1 ms to 2 min.
 DURATION_BUCKETS_S: tuple[float, ...] = (
@@ -264,7 +262,7 @@ def _build(settings: Settings) -> Telemetry:
     for exporter in _span_exporters(settings, writers):
         tracer_provider.add_span_processor(
             BatchSpanProcessor(
-                _ScrubbingSpanExporter(exporter), max_queue_size=settings.span_queue_size
+                RewritingSpanExporter(exporter), max_queue_size=settings.span_queue_size
             )
         )
     for log_exporter in _log_exporters(settings, writers):
@@ -274,7 +272,9 @@ def _build(settings: Settings) -> Telemetry:
     if settings.console:
         from telemetry.export import console
 
-        tracer_provider.add_span_processor(SimpleSpanProcessor(console.ConsoleSpanExporter()))
+        tracer_provider.add_span_processor(
+            SimpleSpanProcessor(RewritingSpanExporter(console.ConsoleSpanExporter()))
+        )
         logger_provider.add_log_record_processor(
             SimpleLogRecordProcessor(console.ConsoleLogExporter())
         )
@@ -426,50 +426,3 @@ def _install_instrumentations(handle: Telemetry) -> None:
     if handle.enabled:
         resources.install(handle.settings, meter_provider=handle.meter_provider)
         health.install(handle.settings, meter_provider=handle.meter_provider)
-
-
-class _ScrubbingSpanExporter(SpanExporter):
-    """Replaces secret-looking attribute values before the wrapped exporter sees them."""
-
-    def __init__(self, inner: SpanExporter) -> None:
-        self._inner = inner
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self._inner.export([_scrubbed(span) for span in spans])
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
-def _scrubbed(span: ReadableSpan) -> ReadableSpan:
-    """``span``, or a copy with secrets and inline SQL literals taken out of its attributes."""
-    if not span.attributes:
-        return span
-    attributes = scrub_mapping(span.attributes)
-    query = span.attributes.get("db.query.text")
-    if isinstance(query, str):
-        from telemetry.db import sanitize_query
-
-        sanitized = sanitize_query(query)
-        if sanitized != query:
-            attributes = dict(attributes or span.attributes)
-            attributes["db.query.text"] = sanitized
-    if attributes is None:
-        return span
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=attributes,
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )

@@ -27,11 +27,12 @@ _SECRET_VALUE = re.compile(
     r"|\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"  # OpenAI/Stripe-style keys
     r"|\bAKIA[0-9A-Z]{16}\b"  # AWS access key id
     r"|\bgh[pousr]_[A-Za-z0-9]{30,}"  # GitHub tokens
+    r"|(?P<detail>\bDETAIL:[ \t]*)[^\n]+"  # PostgreSQL quoting the offending values
     r"|(?P<pair>\b(?:password|passwd|pwd|secret|token|api[_-]?key)\s*[=:]\s*)[^\s&;,'\"]+",
     re.IGNORECASE,
 )
 # Cheap pre-filter: a value without any of these cannot match _SECRET_VALUE.
-_HINTS = ("@", "earer", "asic", "k-", "AKIA", "gh", "=", ":")
+_HINTS = ("@", "earer", "asic", "k-", "AKIA", "gh", "=", ":", "DETAIL")
 
 
 def is_secret_key(key: str) -> bool:
@@ -41,7 +42,7 @@ def is_secret_key(key: str) -> bool:
 
 
 def _replace(match: re.Match[str]) -> str:
-    for group in ("url", "bearer", "pair"):
+    for group in ("url", "bearer", "detail", "pair"):
         prefix = match.group(group)
         if prefix:
             return prefix + REDACTED

@@ -22,6 +22,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from telemetry import _diagnostics, pipeline
 from telemetry.context import Binding, bind, current_mapping
+from telemetry.scrub import scrub_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,7 +63,7 @@ def record_failure(span: Span, exc: BaseException) -> str:
     error_type = type(exc).__qualname__
     try:
         span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"[:1024]))
+        span.set_status(Status(StatusCode.ERROR, scrub_text(f"{error_type}: {exc}")[:1024]))
         span.set_attribute("error.type", error_type)
     except Exception as inner:
         _diagnostics.warn("record-failure", f"could not record a failure: {inner!r}")

@@ -112,11 +112,6 @@ def test_psycopg_spans_are_children_of_their_stage_span(
     assert "INSERT INTO drafts (post_id, body) VALUES (%s, %s)" in texts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="telemetry/db.py computes db.operation.name / db.collection.name for the "
-    "metric and the slow-query event only; the psycopg spans do not carry them",
-)
 def test_db_spans_name_their_operation_and_table(
     files_only: Callable[[], Path], pg_url: str
 ) -> None:
@@ -144,11 +139,6 @@ def test_no_parameter_value_appears_in_any_file(
     assert _files_mentioning(data_dir, secret) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the psycopg span's exception event keeps PostgreSQL's DETAIL line, which "
-    "quotes the duplicate key value (exception.message and exception.stacktrace)",
-)
 def test_a_failing_query_does_not_leak_its_parameters(
     files_only: Callable[[], Path], pg_url: str
 ) -> None:
