@@ -44,6 +44,8 @@ class FileLogRecord:
 @dataclass
 class FileMetricPoint:
     name: str
+    kind: str
+    """The OTLP/JSON data field: ``sum``, ``gauge``, ``histogram``, ..."""
     attributes: Attributes
     resource: Attributes
     point: dict[str, Any]
@@ -53,6 +55,7 @@ class FileMetricPoint:
 SPAN_KIND_INTERNAL = 1
 SPAN_KIND_CLIENT = 3
 STATUS_CODE_ERROR = 2
+METRIC_KINDS = ("sum", "gauge", "histogram", "exponentialHistogram", "summary")
 
 
 def read_lines(path: Path) -> list[str]:
@@ -149,14 +152,26 @@ def metric_points(data_dir: Path) -> list[FileMetricPoint]:
             resource = attributes(resource_metrics.get("resource", {}).get("attributes", []))
             for scope_metrics in resource_metrics.get("scopeMetrics", []):
                 for metric in scope_metrics.get("metrics", []):
-                    for kind in ("sum", "gauge", "histogram", "exponentialHistogram", "summary"):
+                    for kind in METRIC_KINDS:
                         for point in metric.get(kind, {}).get("dataPoints", []):
                             found.append(
                                 FileMetricPoint(
                                     name=metric["name"],
+                                    kind=kind,
                                     attributes=attributes(point.get("attributes", [])),
                                     resource=resource,
                                     point=point,
                                 )
                             )
     return found
+
+
+def metrics(data_dir: Path) -> list[tuple[str, str]]:
+    """``(name, kind)`` of every metric in every collection of ``metrics.jsonl``."""
+    return [
+        (metric["name"], next((k for k in METRIC_KINDS if k in metric), ""))
+        for request in read_requests(data_dir / "metrics.jsonl")
+        for resource_metrics in request.get("resourceMetrics", [])
+        for scope_metrics in resource_metrics.get("scopeMetrics", [])
+        for metric in scope_metrics.get("metrics", [])
+    ]

@@ -59,6 +59,18 @@ class ReceivedLogRecord:
 
 
 @dataclass
+class ReceivedMetric:
+    """A metric's descriptor, printed even when rotel could not decode its data points."""
+
+    name: str = ""
+    type: str = ""
+    """rotel's DataType; ``Empty`` when it received the metric without usable data."""
+    unit: str = ""
+    resource: Attributes = field(default_factory=dict)
+    scope: str = ""
+
+
+@dataclass
 class ReceivedMetricPoint:
     name: str = ""
     type: str = ""
@@ -81,6 +93,7 @@ class Received:
     spans: list[ReceivedSpan] = field(default_factory=list)
     logs: list[ReceivedLogRecord] = field(default_factory=list)
     metrics: list[ReceivedMetricPoint] = field(default_factory=list)
+    metric_descriptors: list[ReceivedMetric] = field(default_factory=list)
 
     def metric_names(self) -> set[str]:
         return {point.name for point in self.metrics}
@@ -186,7 +199,7 @@ class _Parser:
         self._resource: Attributes = {}
         self._scope = ""
         self._item: ReceivedSpan | ReceivedLogRecord | ReceivedMetricPoint | None = None
-        self._metric = ReceivedMetricPoint()
+        self._metric = ReceivedMetric()
         self._event: ReceivedEvent | None = None
         self._section = ""
         # The value being read, which may continue on the next lines:
@@ -257,7 +270,8 @@ class _Parser:
             self._item = ReceivedLogRecord(resource=self._resource, scope=self._scope)
             self.received.logs.append(self._item)
         elif kind == "Metric":
-            self._metric = ReceivedMetricPoint(resource=self._resource, scope=self._scope)
+            self._metric = ReceivedMetric(resource=self._resource, scope=self._scope)
+            self.received.metric_descriptors.append(self._metric)
             self._item = None
         elif kind.endswith("DataPoints"):
             self._item = ReceivedMetricPoint(

@@ -86,3 +86,8 @@ def run_timed(
 def python() -> str:
     """The interpreter running the tests (the project's virtual environment)."""
     return sys.executable
+
+
+def run_blog(*args: str, timeout: float = 120.0, **env: str) -> Run:
+    """Run the example blog (``python -m examples.blog ARGS``) with ``env`` added."""
+    return run_timed([python(), "-m", "examples.blog", *args], clean_env(**env), timeout=timeout)
