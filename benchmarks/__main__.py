@@ -24,7 +24,7 @@ CORE = ("db", "logs", "stage", "llm")
 # Other benchmark modules, run as ``python -m benchmarks.<name> <args>`` when present.
 EXTRA: dict[str, tuple[list[str], list[str]]] = {  # name: (default args, --quick args)
     "analysis": ([], ["--quick"]),
-    "resources": ([], ["--quick"]),
+    "resources": ([], ["--repeats", "50"]),
 }
 CHOICES = ("core", *CORE, *EXTRA)
 GROUP_TIMEOUT_S = 600
