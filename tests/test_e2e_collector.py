@@ -36,7 +36,7 @@ def _stage_spans(received: Received) -> dict[str, ReceivedSpan]:
 
 def _complete(received: Received) -> bool:
     stages = {s.attributes.get("stage_id") for s in _stage_spans(received).values()}
-    return stages >= STAGES and METRICS <= received.metric_names() and bool(received.logs)
+    return stages >= STAGES and received.metric_names() >= METRICS and bool(received.logs)
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
