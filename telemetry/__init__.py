@@ -13,6 +13,7 @@ with telemetry.stage(post_id="p1", stage_id="draft"):
 
 from telemetry.config import ConfigError, Settings, load_settings
 from telemetry.context import Thread, bind, current_context, extract, inject, wrap
+from telemetry.errors import record_error, register_state_provider
 from telemetry.export.files import DataDirError
 from telemetry.llm import llm_call
 from telemetry.logs import get_logger
@@ -37,6 +38,8 @@ __all__ = [
     "llm_call",
     "load_settings",
     "record_cache",
+    "record_error",
+    "register_state_provider",
     "setup",
     "stage",
     "workflow",

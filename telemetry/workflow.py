@@ -18,11 +18,10 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span
 
 from telemetry import _diagnostics, pipeline
 from telemetry.context import Binding, bind, current_mapping
-from telemetry.scrub import scrub_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,17 +56,14 @@ def _get_instruments() -> _Instruments:
 def record_failure(span: Span, exc: BaseException) -> str:
     """Mark ``span`` failed with ``exc`` (event, status, ``error.type``); return the type name.
 
-    The one place where an exception leaving a stage or an LLM call is recorded;
-    error tracking (``telemetry.errors``) adds fingerprinting and de-duplication here.
+    The one place where an exception leaving a stage or an LLM call is recorded:
+    ``telemetry.errors.record_error`` adds the fingerprint, the ``blog.errors``
+    counter and the de-duplicated error event.
     """
-    error_type = type(exc).__qualname__
-    try:
-        span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, scrub_text(f"{error_type}: {exc}")[:1024]))
-        span.set_attribute("error.type", error_type)
-    except Exception as inner:
-        _diagnostics.warn("record-failure", f"could not record a failure: {inner!r}")
-    return error_type
+    from telemetry import errors
+
+    errors.record_error(exc, span=span)  # never raises
+    return type(exc).__qualname__
 
 
 class _SpanScope:
