@@ -48,6 +48,7 @@ __all__ = [
     "GaugeValue",
     "ResourceMetrics",
     "add_gauge",
+    "add_paths",
     "install",
     "instrument_pool",
     "record_cache",
@@ -512,3 +513,8 @@ def add_gauge(
 ) -> None:
     """Add an application gauge (see ``ResourceMetrics.add_gauge``)."""
     _resources().add_gauge(name, callback, unit=unit, description=description)
+
+
+def add_paths(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """Also report disk space for the filesystems holding ``paths``."""
+    _resources().add_paths(paths)

@@ -404,23 +404,28 @@ def test_a_forked_child_reports_itself_not_its_parent(
     metrics: Metrics, installed: resources.ResourceMetrics
 ) -> None:
     stop = threading.Event()
-    helper = threading.Thread(target=stop.wait)  # the parent has 2+ threads, a fork child 1
-    helper.start()
+    helpers = [threading.Thread(target=stop.wait) for _ in range(10)]  # not inherited by a fork
+    for helper in helpers:
+        helper.start()
     try:
         parent_threads = value(metrics.collect(), "process.thread.count")
-        assert parent_threads >= 2
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: report what it sees, then leave without cleanup
             try:
-                os.write(write_end, str(value(metrics.collect(), "process.thread.count")).encode())
+                reported = value(metrics.collect(), "process.thread.count")
+                os.write(write_end, f"{reported} {psutil.Process().num_threads()}".encode())
             finally:
                 os._exit(0)
         os.close(write_end)
-        child_threads = int(os.read(read_end, 64) or b"-1")
+        reported, actual = map(int, os.read(read_end, 64).split())
         os.close(read_end)
         os.waitpid(pid, 0)
     finally:
         stop.set()
-        helper.join()
-    assert child_threads == 1
+        for helper in helpers:
+            helper.join()
+    # the parent's helpers are not counted (libraries such as gRPC may start or end a
+    # thread of their own in the child meanwhile, so the two readings may differ by that)
+    assert 1 <= reported < parent_threads - len(helpers) // 2
+    assert abs(reported - actual) <= 2
