@@ -62,12 +62,18 @@ def _run(
     return con.execute(sql, params).fetchall()
 
 
-# An error log record stands for ``blog.error.count`` occurrences (de-duplicated by
-# errors.py) and says when the first of them happened.
+# An error event of ``telemetry.errors`` carries a fingerprint, stands for
+# ``blog.error.count`` occurrences (repeats are de-duplicated) and says when the
+# first of them happened. Other records naming an error (``stage.failed``) describe
+# the same failures, so they only count in files without any fingerprinted event
+# (another application's, or a collector's from services without error tracking).
 _ERROR_ROWS = """
     SELECT *, coalesce(error_type, exception_type) AS kind, coalesce(error_count, 1) AS n,
            coalesce(error_first_ns, time_ns) AS first_ns
-    FROM logs WHERE coalesce(error_type, exception_type) IS NOT NULL"""
+    FROM logs
+    WHERE coalesce(error_type, exception_type) IS NOT NULL
+      AND (fingerprint IS NOT NULL
+           OR NOT EXISTS (SELECT 1 FROM logs WHERE fingerprint IS NOT NULL))"""
 
 
 def errors(con: duckdb.DuckDBPyConnection, window: Window, limit: int = 50) -> Result:
