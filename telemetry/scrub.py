@@ -22,7 +22,7 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _SECRET_VALUE = re.compile(
-    r"(?P<url>(?<=://)[^/\s:@]+:)[^/\s@]+(?=@)"  # scheme://user:PASSWORD@host
+    r"(?P<url>(?<=://)[^/\s:@]*:)[^/\s@]+(?=@)"  # scheme://user:PASSWORD@host
     r"|(?P<bearer>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"
     r"|\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"  # OpenAI/Stripe-style keys
     r"|\bAKIA[0-9A-Z]{16}\b"  # AWS access key id

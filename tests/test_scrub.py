@@ -16,6 +16,7 @@ def test_values_under_secret_keys_are_replaced_whole(key: str) -> None:
     ("text", "kept", "gone"),
     [
         ("postgresql://blog:s3cr3t@db:5432/blog", "postgresql://blog:", "s3cr3t"),
+        ("redis://:s3cr3t@cache:6379/0", "redis://:", "s3cr3t"),
         ("Authorization: Bearer abcdef0123456789", "Bearer ", "abcdef0123456789"),
         ("using key sk-proj-abcdefghijklmnop1234", "using key", "sk-proj-abcdefghijklmnop1234"),
         ("retry with password=hunter2&user=x", "user=x", "hunter2"),
