@@ -1,12 +1,16 @@
 """Fifty posts at once, in threads and in asyncio tasks: no post's id leaks into another's.
 
-Each post runs a stage that queries a real PostgreSQL through a shared pool,
+First in-process, through the API directly: each post runs a stage that queries a real PostgreSQL through a shared pool,
 logs, opens its own span, calls the LLM helper and hands work to a child thread
 or task, with random small pauses so the posts interleave. Every record the
 worker makes also names its post explicitly (``worker``), independent of the
 workflow context. Then every span and log record in the files is checked: the
 context-stamped ``post_id`` matches the explicit one, and each trace belongs to
 exactly one post.
+
+Then the example blog itself, 50 posts all in flight at once on threads and on
+asyncio tasks: every span and log record in a post's trace carries that post's
+id, and nothing outside the posts' traces claims one.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg_pool
+import pytest
 from opentelemetry import trace
 
 import telemetry
 from tests.fixtures.telemetry_files import FilesPipeline
 from tests.support import otlp_files
+from tests.support.runs import run_blog
 
 POSTS = [f"post-{n:02d}" for n in range(50)]
 
@@ -119,6 +125,39 @@ def test_fifty_posts_in_asyncio_tasks_keep_their_own_ids(
 
     assert seen == {post: post for post in POSTS}
     _assert_each_record_carries_only_its_own_post(data_dir, stage_id="draft")
+
+
+@pytest.mark.parametrize("mode", ["threads", "asyncio"])
+def test_the_example_blog_with_fifty_posts_at_once_keeps_them_apart(
+    pg_url: str, tmp_path: Path, mode: str
+) -> None:
+    data_dir = tmp_path / "telemetry-data"
+    run = run_blog(
+        "--posts", str(len(POSTS)), "--concurrency", str(len(POSTS)), "--mode", mode,
+        "--data-dir", str(data_dir),
+        DATABASE_URL=pg_url,
+    )  # fmt: skip
+    assert run.returncode == 0, run.describe()
+
+    spans = otlp_files.spans(data_dir)
+    records = otlp_files.log_records(data_dir)
+    post_of_trace = {
+        s.trace_id: s.attributes["post_id"]
+        for s in spans
+        if not s.parent_span_id and "post_id" in s.attributes
+    }
+    assert len(set(post_of_trace.values())) == len(POSTS)
+    items = [(s.trace_id, s.attributes, f"span {s.name!r}") for s in spans] + [
+        (r.trace_id, r.attributes, f"log record {r.body!r}") for r in records
+    ]
+    checked = 0
+    for trace_id, attributes, what in items:
+        if trace_id in post_of_trace:
+            assert attributes.get("post_id") == post_of_trace[trace_id], what
+            checked += 1
+        else:
+            assert "post_id" not in attributes, f"{what} outside any post's trace names a post"
+    assert checked > 10 * len(POSTS)
 
 
 def _assert_each_record_carries_only_its_own_post(data_dir: Path, stage_id: str) -> None:
