@@ -9,7 +9,10 @@ attempt and outcome), and the closing report's counts are the files' counts.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.fixtures.redis import RedisServer
 from tests.support import otlp_files
-from tests.support.runs import Run, clean_env, python, run_timed
+from tests.support.runs import REPO, Run, clean_env, python, run_timed
 
 STAGES = ["research", "outline", "draft", "edit", "publish"]
 SUMMARY = re.compile(r"^(\d+) posts in [\d.]+s: (\d+) published, (\d+) failed")
@@ -28,12 +32,16 @@ HEALTH_URL = re.compile(r"health\s+(http://127\.0\.0\.1:\d+/health)")
 APP_VARIABLES = ("DATABASE_URL", "REDIS_URL", "BLOG_LLM_BASE_URL")
 
 
-def run_blog(args: list[str], **env: str) -> Run:
+def blog_env(**env: str) -> dict[str, str]:
     environment = clean_env()
     for name in APP_VARIABLES:
         environment.pop(name, None)
     environment.update(env)
-    return run_timed([python(), "-m", "examples.blog", *args], environment, timeout=120)
+    return environment
+
+
+def run_blog(args: list[str], **env: str) -> Run:
+    return run_timed([python(), "-m", "examples.blog", *args], blog_env(**env), timeout=120)
 
 
 def summary(run: Run) -> tuple[int, int, int]:
@@ -116,6 +124,64 @@ def test_bookkeeping_matches_telemetry(mode: str, pg_url: str, tmp_path: Path) -
     assert counts["spans"] == len(otlp_files.spans(tmp_path))
     assert counts["log records"] == len(otlp_files.log_records(tmp_path))
     assert 0 < counts["metric points"] <= len(otlp_files.metric_points(tmp_path))
+
+
+def cache_requests(data_dir: Path) -> dict[str, int]:
+    """The last value of the ``blog.cache.requests`` counter per result (hit, miss)."""
+    last: dict[str, int] = {}
+    for point in otlp_files.metric_points(data_dir):
+        if point.name == "blog.cache.requests":
+            last[point.attributes["blog.cache.result"]] = int(point.point["asInt"])
+    return last
+
+
+def test_redis_cache_counts_every_research_lookup(
+    pg_url: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    run = run_blog(
+        ["--posts", "8", "--seed", "5", "--data-dir", str(tmp_path)],
+        DATABASE_URL=pg_url, REDIS_URL=redis_server.url,
+    )
+    assert run.returncode == 0, run.describe()
+    assert any(f"Redis at {redis_server.url}" in line for line in run.lines), run.describe()
+    assert any(re.match(r"^\s+cache\s+healthy\b.*backend=redis", line) for line in run.lines)
+    # each research attempt looks its topic up once: the counters add up to the runs
+    research_runs = query(pg_url, "SELECT count(*) FROM stage_runs WHERE stage_id = 'research'")
+    requests = cache_requests(tmp_path)
+    assert sum(requests.values()) == research_runs[0][0]
+    assert requests.get("hit", 0) >= 1, "8 posts on 5 topics: some research must be cached"
+
+
+def test_health_endpoint_answers_while_the_blog_runs(pg_url: str, tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [python(), "-m", "examples.blog", "--posts", "12", "--concurrency", "1",
+         "--data-dir", str(tmp_path)],
+        cwd=REPO, env=blog_env(DATABASE_URL=pg_url),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = None
+        for line in process.stdout:
+            if match := HEALTH_URL.search(line):
+                url = match.group(1)
+                break
+        assert url is not None, "the health URL was not printed"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+            body = json.loads(response.read())
+        assert body["status"] in ("healthy", "degraded")
+        assert {"database", "cache", "llm", "disk", "memory"} <= set(body["checks"])
+        assert body["checks"]["database"]["status"] == "healthy"
+        assert pg_url.split("@")[0] not in json.dumps(body)
+        with urllib.request.urlopen(url + "/live", timeout=10) as response:
+            assert response.status == 200
+        assert process.poll() is None, "the run ended before the endpoint was asked"
+        process.stdout.read()
+        assert process.wait(timeout=120) == 0
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_every_call_failing_fails_every_post_and_still_exits_0(

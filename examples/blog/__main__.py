@@ -24,7 +24,7 @@ from typing import TypeVar
 import telemetry
 from examples.blog import report
 from examples.blog.app import WorkflowConfig, run_workflow
-from examples.blog.cache import open_cache
+from examples.blog.cache import Cache, open_cache
 from examples.blog.database import Database, DatabaseUnavailable
 from examples.blog.llm import LLMClient, OpenAICompatibleClient, client_from_env
 from telemetry import health
@@ -97,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"blog: telemetry cannot start: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        run(args, handle)
+        summary = run(args, handle)
+        # printed once the database and the rest are stopped: the last line comes
+        # just before telemetry's own (bounded) shutdown
+        report.print_summary(summary, handle, sys.stdout)
         return EXIT_OK
     except SetupProblem as exc:
         print(f"blog: {exc}", file=sys.stderr)
@@ -109,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handle.shutdown()
 
 
-def run(args: argparse.Namespace, handle: telemetry.Telemetry) -> None:
-    """Start the dependencies, process the posts, print the report; stop everything."""
+def run(args: argparse.Namespace, handle: telemetry.Telemetry) -> report.RunSummary:
+    """Start the dependencies, process the posts, check health; stop the dependencies."""
     config = WorkflowConfig(
         posts=args.posts,
         concurrency=args.concurrency,
@@ -122,21 +125,20 @@ def run(args: argparse.Namespace, handle: telemetry.Telemetry) -> None:
     with contextlib.ExitStack() as stack:
         llm = _start("the LLM client", lambda: client_from_env(
             os.environ, seed=args.seed, failure_rate=args.failure_rate))
-        cache = _start("the cache", lambda: open_cache(os.environ.get("REDIS_URL") or None))
+        redis_url = os.environ.get("REDIS_URL") or None
+        cache = _start("the cache", lambda: open_cache(redis_url))
         stack.callback(cache.close)
         db = _start("the database", lambda: stack.enter_context(
             Database(os.environ.get("DATABASE_URL") or None, pool_size=config.concurrency)))
-        health.register("database", health.database_check(db.pool))
-        health.register("cache", health.cache_check(cache))
-        health.register("llm", _llm_check(llm), critical=False)
+        _register_health_checks(db, cache, redis_url, llm)
         server = _start("the health endpoint", lambda: health.serve(port=args.health_port))
         stack.callback(server.close)
 
         out = sys.stdout
+        failures = f" (failure rate {args.failure_rate:g})" if llm.provider == "local" else ""
         out.write(
             f"blog: {config.posts} posts, {args.mode} x{config.concurrency}, "
-            f"LLM {llm.provider}/{llm.model} (failure rate {args.failure_rate:g}), "
-            f"{cache.describe()}\n"
+            f"LLM {llm.provider}/{llm.model}{failures}, {cache.describe()}\n"
             f"      database {db.describe()}\n"
             f"      health   {server.url}\n\n"
         )
@@ -146,20 +148,28 @@ def run(args: argparse.Namespace, handle: telemetry.Telemetry) -> None:
             args.mode, config, db, cache, llm, lambda result: report.print_post(result, out)
         )
         elapsed = time.perf_counter() - started
-        outcomes = db.store().outcomes([r.post_id for r in results])
-        health_report = health.check()
-        handle.flush()
-        counts = report.count_written(handle.data_dir) if handle.data_dir else []
-        report.print_summary(
+        return report.RunSummary(
             results=results,
-            outcomes=outcomes,
+            outcomes=db.store().outcomes([r.post_id for r in results]),
             elapsed_s=elapsed,
-            data_dir=handle.data_dir,
-            counts=counts,
-            otlp_endpoint=handle.settings.otlp_endpoint if handle.enabled else None,
-            health=health_report,
-            out=out,
+            health=health.check(),
         )
+
+
+def _register_health_checks(
+    db: Database, cache: Cache, redis_url: str | None, llm: LLMClient
+) -> None:
+    """The blog's dependencies join the built-in disk and memory checks; the LLM is not
+    critical (posts wait and retry), the database and the cache are."""
+    health.register("database", health.database_check(db.pool))
+    health.register(
+        "cache", health.redis_check(redis_url) if redis_url else health.cache_check(cache)
+    )
+    if isinstance(llm, OpenAICompatibleClient):
+        llm_check = health.llm_check(models_url=llm.models_url(), headers=llm.auth_headers())
+    else:
+        llm_check = health.llm_check(llm.probe)
+    health.register("llm", llm_check, critical=False)
 
 
 def _start(what: str, start: Callable[[], T]) -> T:
@@ -168,12 +178,6 @@ def _start(what: str, start: Callable[[], T]) -> T:
         return start()
     except (DatabaseUnavailable, ConnectionError, OSError, ValueError) as exc:
         raise SetupProblem(f"cannot start {what}: {exc}") from exc
-
-
-def _llm_check(llm: LLMClient) -> health.CheckFn:
-    if isinstance(llm, OpenAICompatibleClient):
-        return health.llm_check(models_url=llm.models_url(), headers=llm.auth_headers())
-    return health.llm_check(llm.probe)
 
 
 if __name__ == "__main__":

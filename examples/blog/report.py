@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TextIO
 
+import telemetry
 from examples.blog.app import PostResult
 from examples.blog.stages import STAGES
 
@@ -113,42 +114,52 @@ def print_post(result: PostResult, out: TextIO) -> None:
     out.flush()
 
 
-def print_summary(
-    *,
-    results: Sequence[PostResult],
-    outcomes: Mapping[str, int],
-    elapsed_s: float,
-    data_dir: Path | None,
-    counts: Sequence[SignalCount],
-    otlp_endpoint: str | None,
-    health: Mapping[str, Any] | None,
-    out: TextIO,
-) -> None:
-    """The closing report: posts, where the telemetry is and how much, then health."""
-    published = outcomes.get("published", 0)
-    failed = outcomes.get("failed", 0)
-    retried = sum(1 for r in results if r.published and r.stage_runs > len(STAGES))
+@dataclass(frozen=True)
+class RunSummary:
+    """What the run produced, gathered while its dependencies were still up."""
+
+    results: Sequence[PostResult]
+    outcomes: Mapping[str, int]
+    elapsed_s: float
+    health: Mapping[str, Any]
+
+
+def print_summary(summary: RunSummary, handle: telemetry.Telemetry, out: TextIO) -> None:
+    """The closing report: posts, where the telemetry went and how much, then health.
+
+    Flushes telemetry first, so the counts include everything recorded so far
+    (the final metrics collection at shutdown comes on top).
+    """
+    flushed = handle.flush()
+    published = summary.outcomes.get("published", 0)
+    failed = summary.outcomes.get("failed", 0)
+    retried = sum(1 for r in summary.results if r.published and r.stage_runs > len(STAGES))
     out.write(
-        f"\n{len(results)} posts in {elapsed_s:.2f}s: {published} published, {failed} failed "
-        f"({retried} published after retries)\n"
+        f"\n{len(summary.results)} posts in {summary.elapsed_s:.2f}s: {published} published, "
+        f"{failed} failed ({retried} published after retries)\n"
     )
+    data_dir = handle.data_dir
     if data_dir is not None:
         out.write(f"\ntelemetry files in {data_dir.resolve()}:\n")
-        for count in counts:
+        for count in count_written(data_dir):
             names = ", ".join(p.name for p in count.files) or "(no file yet)"
             out.write(f"  {count.count:>6} {count.signal:<14} {names}\n")
+        if not flushed:
+            out.write("  (the flush timed out, so these counts may be partial)\n")
     else:
         out.write("\nlocal telemetry files are off (TELEMETRY_FILES=false or OTEL_SDK_DISABLED)\n")
-    if otlp_endpoint:
-        out.write(f"  also exported over OTLP to {otlp_endpoint}\n")
-    if health is not None:
-        out.write(f"\nhealth: {health.get('status', 'unknown')}\n")
-        for name, check in sorted(health.get("checks", {}).items()):
-            detail = check.get("error") or _details(check)
-            out.write(
-                f"  {name:<10} {check.get('status', '?'):<10} "
-                f"{float(check.get('latency_s', 0.0)) * 1000:7.1f} ms  {detail}\n"
-            )
+    if handle.enabled and handle.settings.otlp_endpoint:
+        out.write(
+            f"  also exported over OTLP ({handle.settings.otlp_protocol}) "
+            f"to {handle.settings.otlp_endpoint}\n"
+        )
+    out.write(f"\nhealth: {summary.health.get('status', 'unknown')}\n")
+    for name, check in sorted(summary.health.get("checks", {}).items()):
+        detail = check.get("error") or _details(check)
+        out.write(
+            f"  {name:<10} {check.get('status', '?'):<10} "
+            f"{float(check.get('latency_s', 0.0)) * 1000:7.1f} ms  {detail}\n"
+        )
     out.flush()
 
 
