@@ -1,8 +1,9 @@
 """Fifty posts at once, in threads and in asyncio tasks: no post's id leaks into another's.
 
-First in-process, through the API directly: each post runs a stage that queries a real PostgreSQL through a shared pool,
-logs, opens its own span, calls the LLM helper and hands work to a child thread
-or task, with random small pauses so the posts interleave. Every record the
+First in-process, through the API directly: each post runs a stage that queries
+a real PostgreSQL through a shared pool, logs, opens its own span, calls the LLM
+helper and hands work to a child thread or task, with random small pauses so the
+posts interleave. Every record the
 worker makes also names its post explicitly (``worker``), independent of the
 workflow context. Then every span and log record in the files is checked: the
 context-stamped ``post_id`` matches the explicit one, and each trace belongs to
