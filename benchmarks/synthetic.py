@@ -27,15 +27,20 @@ STAGES = ("research", "outline", "draft", "edit", "publish")
 QUERIES = (
     ("SELECT", "posts", "SELECT id, title, body FROM posts WHERE id = %s"),
     ("UPDATE", "posts", "UPDATE posts SET body = %s, stage = %s WHERE id = %s"),
-    ("INSERT", "stage_runs", "INSERT INTO stage_runs (post_id, stage_id, outcome) VALUES (%s, %s, %s)"),
+    ("INSERT", "stage_runs",
+     "INSERT INTO stage_runs (post_id, stage_id, outcome) VALUES (%s, %s, %s)"),
     ("SELECT", "sources", "SELECT url, excerpt FROM sources WHERE post_id = %s ORDER BY rank"),
 )
 MODELS = ("gpt-4o-mini", "claude-3-5-haiku")
 ERRORS = (
     ("TimeoutError", "LLM call timed out after 30 s"),
-    ("psycopg.errors.UniqueViolation", 'duplicate key value violates unique constraint "posts_pkey"'),
+    ("psycopg.errors.UniqueViolation",
+     'duplicate key value violates unique constraint "posts_pkey"'),
     ("ValueError", "outline has no sections"),
 )
+
+
+_STACK = 'Traceback (most recent call last):\n  File "blog/stages.py", line 42, in run\n{}: {}\n'
 
 
 def _attr(key: str, value: object) -> dict[str, Any]:
@@ -125,7 +130,7 @@ class _Workflow:
                     self._log(t, trace_id, stage_span, 17, "error", "stage.failed",
                               {**ctx, "error.type": etype, "exception.type": etype,
                                "exception.message": message,
-                               "exception.stacktrace": f"Traceback (most recent call last):\n  File \"blog/stages.py\", line 42, in run\n{etype}: {message}\n",
+                               "exception.stacktrace": _STACK.format(etype, message),
                                "blog.error.fingerprint": f"{zlib.crc32(etype.encode()):016x}"})
                 )
             else:
@@ -199,7 +204,10 @@ def write_file_set(
     n_spans = n_logs = 0
     span_buf: list[dict[str, Any]] = []
     log_buf: list[dict[str, Any]] = []
-    with (directory / "traces.jsonl").open("wb") as traces, (directory / "logs.jsonl").open("wb") as logf:
+    with (
+        (directory / "traces.jsonl").open("wb") as traces,
+        (directory / "logs.jsonl").open("wb") as logf,
+    ):
         while n_spans < spans or n_logs < logs:
             post_spans, post_logs = workflow.post()
             if n_spans < spans:
@@ -222,12 +230,14 @@ def write_file_set(
 
 
 def _trace_line(batch: list[dict[str, Any]], scope: dict[str, str]) -> bytes:
-    request = {"resourceSpans": [{"resource": _RESOURCE, "scopeSpans": [{"scope": scope, "spans": batch}]}]}
+    scope_spans = [{"scope": scope, "spans": batch}]
+    request = {"resourceSpans": [{"resource": _RESOURCE, "scopeSpans": scope_spans}]}
     return orjson.dumps(request) + b"\n"
 
 
 def _log_line(batch: list[dict[str, Any]], scope: dict[str, str]) -> bytes:
-    request = {"resourceLogs": [{"resource": _RESOURCE, "scopeLogs": [{"scope": scope, "logRecords": batch}]}]}
+    scope_logs = [{"scope": scope, "logRecords": batch}]
+    request = {"resourceLogs": [{"resource": _RESOURCE, "scopeLogs": scope_logs}]}
     return orjson.dumps(request) + b"\n"
 
 

@@ -18,7 +18,6 @@ skipped.
 from __future__ import annotations
 
 import gc
-import gzip
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,9 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+
+from telemetry.analysis.schema import LOG_PROMOTED, SPAN_PROMOTED
+from telemetry.analysis.sources import open_bytes
 
 SPAN_FIELDS: tuple[str, ...] = (
     "trace_id", "span_id", "parent_span_id", "name", "kind", "start", "end",
@@ -46,12 +48,21 @@ _INT_COLUMNS = frozenset({"kind", "status_code", "severity_number", "count"})
 _FLOAT_COLUMNS = frozenset({"value", "sum", "max"})
 
 
+_PROMOTED = "_promoted"  # per row: the promoted attributes' OTLP AnyValues, by position
+_SPAN_INDEX = {key: i for i, key in enumerate(SPAN_PROMOTED.values())}
+_LOG_INDEX = {key: i for i, key in enumerate(LOG_PROMOTED.values())}
+_ANY_VALUE = pa.struct(
+    [("stringValue", pa.string()), ("intValue", pa.string()),
+     ("doubleValue", pa.float64()), ("boolValue", pa.bool_())]
+)  # fmt: skip
+
+
 @dataclass
 class Flattened:
     """Columns of the rows read from one stretch of a file, per signal."""
 
-    spans: dict[str, list[Any]] = field(default_factory=lambda: _columns(SPAN_FIELDS))
-    logs: dict[str, list[Any]] = field(default_factory=lambda: _columns(LOG_FIELDS))
+    spans: dict[str, list[Any]] = field(default_factory=lambda: _columns(SPAN_FIELDS, True))
+    logs: dict[str, list[Any]] = field(default_factory=lambda: _columns(LOG_FIELDS, True))
     metrics: dict[str, list[Any]] = field(default_factory=lambda: _columns(METRIC_FIELDS))
     lines: int = 0
     corrupt: int = 0
@@ -60,10 +71,17 @@ class Flattened:
     def tables(self) -> dict[str, pa.Table]:
         """The non-empty signals as Arrow tables (cheap to pickle and to scan)."""
         out: dict[str, pa.Table] = {}
+        promoted = {"spans": SPAN_PROMOTED, "logs": LOG_PROMOTED, "metrics": {}}
         for signal in ("spans", "logs", "metrics"):
             columns: dict[str, list[Any]] = getattr(self, signal)
-            if columns["service_name"]:
-                out[signal] = pa.table({k: _array(k, v) for k, v in columns.items()})
+            if not columns["service_name"]:
+                continue
+            arrays = {k: _array(k, v) for k, v in columns.items() if k != _PROMOTED}
+            if promoted[signal]:
+                rows = columns[_PROMOTED]
+                for name, values in zip(promoted[signal], zip(*rows, strict=True), strict=True):
+                    arrays[f"p_{name}"] = _any_values(values)
+            out[signal] = pa.table(arrays)
         return out
 
 
@@ -77,8 +95,24 @@ class Chunk:
     bytes_read: int
 
 
-def _columns(names: tuple[str, ...]) -> dict[str, list[Any]]:
-    return {name: [] for name in names}
+def _columns(names: tuple[str, ...], promoted: bool = False) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    if promoted:
+        columns[_PROMOTED] = []
+    return columns
+
+
+def _any_values(values: tuple[Any, ...]) -> pa.Array:
+    """OTLP AnyValue dicts as an Arrow struct column (DuckDB picks the kind present)."""
+    try:
+        return pa.array(values, type=_ANY_VALUE)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # A writer that used JSON numbers where OTLP/JSON has strings (intValue).
+        fixed = [
+            None if v is None else {k: str(x) if k == "intValue" else x for k, x in v.items()}
+            for v in values
+        ]
+        return pa.array(fixed, type=_ANY_VALUE)
 
 
 def _array(name: str, values: list[Any]) -> pa.Array:
@@ -102,11 +136,21 @@ def _service_name(resource: Any) -> str | None:
     return None
 
 
-def _keyed(attributes: Any) -> bytes | None:
-    """``[{"key": k, "value": v}, ...]`` as ``{k: v, ...}`` JSON; the last key wins."""
+def _keyed(attributes: Any, index: dict[str, int], rows: list[list[Any]]) -> bytes | None:
+    """``[{"key": k, "value": v}, ...]`` as ``{k: v, ...}`` JSON (the last key wins),
+    appending the promoted attributes' values to ``rows`` on the way."""
+    row: list[Any] = [None] * len(index)
+    rows.append(row)
     if not attributes:
         return None
-    return orjson.dumps({kv["key"]: kv["value"] for kv in attributes})
+    keyed = {}
+    for kv in attributes:
+        key = kv["key"]
+        value = keyed[key] = kv["value"]
+        position = index.get(key)
+        if position is not None:
+            row[position] = value
+    return orjson.dumps(keyed)
 
 
 def _add_spans(out: Flattened, request: dict[str, Any]) -> None:
@@ -116,7 +160,7 @@ def _add_spans(out: Flattened, request: dict[str, Any]) -> None:
     code, message, service, scope = (
         c["status_code"], c["status_message"], c["service_name"], c["scope_name"],
     )  # fmt: skip
-    attrs, events = c["attributes"], c["events"]
+    attrs, events, promoted = c["attributes"], c["events"], c[_PROMOTED]
     for resource_spans in request["resourceSpans"]:
         svc = _service_name(resource_spans.get("resource"))
         for scope_spans in resource_spans.get("scopeSpans") or ():
@@ -139,7 +183,7 @@ def _add_spans(out: Flattened, request: dict[str, Any]) -> None:
                     message.append(None)
                 service.append(svc)
                 scope.append(scope_name)
-                attrs.append(_keyed(get("attributes")))
+                attrs.append(_keyed(get("attributes"), _SPAN_INDEX, promoted))
                 span_events = get("events")
                 events.append(orjson.dumps(span_events) if span_events else None)
 
@@ -168,7 +212,7 @@ def _add_logs(out: Flattened, request: dict[str, Any]) -> None:
                 c["span_id"].append(get("spanId") or None)
                 c["service_name"].append(svc)
                 c["scope_name"].append(scope_name)
-                c["attributes"].append(_keyed(get("attributes")))
+                c["attributes"].append(_keyed(get("attributes"), _LOG_INDEX, c[_PROMOTED]))
 
 
 def _number(point: dict[str, Any]) -> float | None:
@@ -201,7 +245,12 @@ def _add_metrics(out: Flattened, request: dict[str, Any]) -> None:
                     c["sum"].append(point.get("sum"))
                     c["max"].append(point.get("max"))
                     c["service_name"].append(svc)
-                    c["attributes"].append(_keyed(point.get("attributes")))
+                    attributes = point.get("attributes")
+                    c["attributes"].append(
+                        orjson.dumps({kv["key"]: kv["value"] for kv in attributes})
+                        if attributes
+                        else None
+                    )
 
 
 _HANDLERS = (
@@ -247,11 +296,6 @@ def _truncate(out: Flattened, lengths: tuple[int, int, int]) -> None:
     for columns, n in zip((out.spans, out.logs, out.metrics), lengths, strict=True):
         for values in columns.values():
             del values[n:]
-
-
-def open_bytes(path: Path) -> Any:
-    """A binary reader of the file's content, decompressing ``.gz`` backups."""
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
 def read_chunk(path: str, start: int, end: int | None) -> Chunk:

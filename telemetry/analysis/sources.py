@@ -12,13 +12,13 @@ per identity, how many content bytes it has read, and reads only the rest.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-from telemetry.analysis.flatten import open_bytes
+from typing import Any
 
 _BACKUP = re.compile(r"-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d{3})?\.jsonl(?:\.gz)?$")
 _BLOCK = 1 << 16
@@ -50,6 +50,11 @@ class Segment:
     path: Path
     start: int
     end: int | None
+
+
+def open_bytes(path: Path) -> Any:
+    """A binary reader of the file's content, decompressing ``.gz`` backups."""
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
 def discover(directory: Path) -> list[SourceFile]:

@@ -21,52 +21,23 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from telemetry.analysis import sources
-from telemetry.analysis.flatten import Chunk, read_chunk
+from telemetry.analysis.schema import INTEGER_COLUMNS, LOG_PROMOTED, SPAN_PROMOTED
 from telemetry.analysis.sources import Segment, SourceFile
 
+if TYPE_CHECKING:
+    from telemetry.analysis.flatten import Chunk
+
 CACHE_DIR = ".telemetry-cache"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _CHUNK_BYTES = 8 << 20
 # Below this many new bytes a worker pool costs more than it saves.
 _PARALLEL_THRESHOLD = 24 << 20
 _LOCK_WAIT_S = 30.0
-
-# column -> attribute key, for the attributes every report filters or groups by
-_SPAN_PROMOTED: dict[str, str] = {
-    "post_id": "post_id",
-    "stage_id": "stage_id",
-    "db_system": "db.system.name",
-    "db_query": "db.query.text",
-    "db_operation": "db.operation.name",
-    "db_collection": "db.collection.name",
-    "gen_ai_operation": "gen_ai.operation.name",
-    "gen_ai_model": "gen_ai.request.model",
-    "llm_action": "blog.llm.action",
-    "input_tokens": "gen_ai.usage.input_tokens",
-    "output_tokens": "gen_ai.usage.output_tokens",
-    "prompt_chars": "blog.llm.prompt_chars",
-    "error_type": "error.type",
-    "stage_outcome": "blog.stage.outcome",
-}
-_LOG_PROMOTED: dict[str, str] = {
-    "post_id": "post_id",
-    "stage_id": "stage_id",
-    "error_type": "error.type",
-    "exception_type": "exception.type",
-    "exception_message": "exception.message",
-    "exception_stacktrace": "exception.stacktrace",
-    "fingerprint": "blog.error.fingerprint",
-    "error_count": "blog.error.count",
-    "error_first_ns": "blog.error.first_seen_ns",
-}
-_INTEGER_COLUMNS = frozenset(
-    {"input_tokens", "output_tokens", "prompt_chars", "error_count", "error_first_ns"}
-)
-_VALUE_KINDS = ("stringValue", "intValue", "doubleValue", "boolValue")
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -100,7 +71,7 @@ class _Source:
 
 def _column_types(promoted: dict[str, str]) -> str:
     return ", ".join(
-        f"{col} {'BIGINT' if col in _INTEGER_COLUMNS else 'VARCHAR'}" for col in promoted
+        f"{col} {'BIGINT' if col in INTEGER_COLUMNS else 'VARCHAR'}" for col in promoted
     )
 
 
@@ -114,11 +85,11 @@ CREATE TABLE IF NOT EXISTS spans (
     source_id INTEGER, trace_id VARCHAR, span_id VARCHAR, parent_span_id VARCHAR,
     name VARCHAR, kind TINYINT, start_ns BIGINT, end_ns BIGINT, duration_s DOUBLE,
     status_code TINYINT, status_message VARCHAR, service_name VARCHAR, scope_name VARCHAR,
-    attributes JSON, events JSON, {_column_types(_SPAN_PROMOTED)});
+    attributes JSON, events JSON, {_column_types(SPAN_PROMOTED)});
 CREATE TABLE IF NOT EXISTS logs (
     source_id INTEGER, time_ns BIGINT, severity_number TINYINT, severity_text VARCHAR,
     body VARCHAR, trace_id VARCHAR, span_id VARCHAR, service_name VARCHAR,
-    scope_name VARCHAR, attributes JSON, {_column_types(_LOG_PROMOTED)});
+    scope_name VARCHAR, attributes JSON, {_column_types(LOG_PROMOTED)});
 CREATE TABLE IF NOT EXISTS metrics (
     source_id INTEGER, name VARCHAR, unit VARCHAR, type VARCHAR, time_ns BIGINT,
     value DOUBLE, count BIGINT, sum DOUBLE, max DOUBLE, service_name VARCHAR,
@@ -126,39 +97,33 @@ CREATE TABLE IF NOT EXISTS metrics (
 """
 
 
-def _promote(promoted: dict[str, str]) -> tuple[str, str]:
-    """SQL pulling each promoted attribute out of the keyed attribute JSON in one parse.
-
-    The values are still OTLP AnyValues (``{"intValue": "3"}``), so each key is
-    looked up under every scalar kind and the first present one wins.
-    """
-    paths = [f'$."{key}".{kind}' for key in promoted.values() for kind in _VALUE_KINDS]
+def _promote(promoted: dict[str, str]) -> str:
+    """SQL turning the ``p_<column>`` AnyValue structs the reader made into typed columns."""
     select = []
-    for i, col in enumerate(promoted):
-        base = i * len(_VALUE_KINDS) + 1
-        value = f"coalesce({', '.join(f'a[{base + k}]' for k in range(len(_VALUE_KINDS)))})"
-        if col in _INTEGER_COLUMNS:
-            value = f"TRY_CAST(TRY_CAST({value} AS DOUBLE) AS BIGINT)"
-        select.append(f"{value} AS {col}")
-    return ", ".join(select), "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+    for col in promoted:
+        p = f"p_{col}"
+        text = (f"coalesce({p}.stringValue, {p}.intValue, CAST({p}.doubleValue AS VARCHAR), "
+                f"CAST({p}.boolValue AS VARCHAR))")  # fmt: skip
+        if col in INTEGER_COLUMNS:
+            text = f"TRY_CAST(TRY_CAST({text} AS DOUBLE) AS BIGINT)"
+        select.append(f"{text} AS {col}")
+    return ", ".join(select)
 
 
 def _insert_sql() -> dict[str, str]:
-    span_cols, span_paths = _promote(_SPAN_PROMOTED)
-    log_cols, log_paths = _promote(_LOG_PROMOTED)
     return {
         "spans": f"""
             INSERT INTO spans SELECT $source, trace_id, span_id, parent_span_id, name, kind,
                 s, e, (e - s) / 1e9, status_code, status_message, service_name, scope_name,
-                attributes, events, {span_cols}
-            FROM (SELECT *, TRY_CAST("start" AS BIGINT) AS s, TRY_CAST("end" AS BIGINT) AS e,
-                         json_extract_string(attributes, {span_paths}) AS a FROM chunk)""",
+                attributes, events, {_promote(SPAN_PROMOTED)}
+            FROM (SELECT *, TRY_CAST("start" AS BIGINT) AS s, TRY_CAST("end" AS BIGINT) AS e
+                  FROM chunk)""",
         "logs": f"""
             INSERT INTO logs SELECT $source,
                 coalesce(nullif(TRY_CAST("time" AS BIGINT), 0), TRY_CAST(observed_time AS BIGINT)),
                 severity_number, severity_text, body, trace_id, span_id, service_name,
-                scope_name, attributes, {log_cols}
-            FROM (SELECT *, json_extract_string(attributes, {log_paths}) AS a FROM chunk)""",
+                scope_name, attributes, {_promote(LOG_PROMOTED)}
+            FROM chunk""",
         "metrics": """
             INSERT INTO metrics SELECT $source, name, unit, type, TRY_CAST("time" AS BIGINT),
                 value, count, sum, max, service_name, attributes FROM chunk""",
@@ -373,6 +338,8 @@ def _save_source(con: duckdb.DuckDBPyConnection, s: _Source) -> None:
 
 def _run(plans: list[_Plan], total: int, workers: int | None) -> Iterator[tuple[_Plan, Chunk]]:
     """Flatten every segment, in order; in worker processes when there is a lot to read."""
+    from telemetry.analysis.flatten import read_chunk  # Arrow: only when there is reading
+
     jobs = [(plan, segment) for plan in plans for segment in plan.segments]
     n = workers if workers is not None else (os.cpu_count() or 1)
     if total < _PARALLEL_THRESHOLD or n < 2 or len(jobs) < 2:
@@ -400,4 +367,6 @@ def _run(plans: list[_Plan], total: int, workers: int | None) -> Iterator[tuple[
 
 
 def _submit(pool: ProcessPoolExecutor, segment: Segment) -> Future[Chunk]:
+    from telemetry.analysis.flatten import read_chunk
+
     return pool.submit(read_chunk, str(segment.path), segment.start, segment.end)

@@ -1,0 +1,40 @@
+"""The attributes promoted to columns of the flat tables, shared by reader and store.
+
+Every report filters or groups by these, so they are pulled out of the attribute
+lists once, while flattening, and stored as plain columns; all other attributes
+stay in the ``attributes`` JSON column for the post and trace views.
+"""
+
+from __future__ import annotations
+
+# column -> attribute key
+SPAN_PROMOTED: dict[str, str] = {
+    "post_id": "post_id",
+    "stage_id": "stage_id",
+    "db_system": "db.system.name",
+    "db_query": "db.query.text",
+    "db_operation": "db.operation.name",
+    "db_collection": "db.collection.name",
+    "gen_ai_operation": "gen_ai.operation.name",
+    "gen_ai_model": "gen_ai.request.model",
+    "llm_action": "blog.llm.action",
+    "input_tokens": "gen_ai.usage.input_tokens",
+    "output_tokens": "gen_ai.usage.output_tokens",
+    "prompt_chars": "blog.llm.prompt_chars",
+    "error_type": "error.type",
+    "stage_outcome": "blog.stage.outcome",
+}
+LOG_PROMOTED: dict[str, str] = {
+    "post_id": "post_id",
+    "stage_id": "stage_id",
+    "error_type": "error.type",
+    "exception_type": "exception.type",
+    "exception_message": "exception.message",
+    "exception_stacktrace": "exception.stacktrace",
+    "fingerprint": "blog.error.fingerprint",
+    "error_count": "blog.error.count",
+    "error_first_ns": "blog.error.first_seen_ns",
+}
+INTEGER_COLUMNS = frozenset(
+    {"input_tokens", "output_tokens", "prompt_chars", "error_count", "error_first_ns"}
+)
