@@ -107,19 +107,30 @@ class _Runner:
         self.cache = cache
         self.llm = llm
         self.queue = _Queue(config.posts)
+        # the blog.workflow.pending_tasks gauge reads the queue at each collection
         resources.set_pending_tasks_callback(self.queue.pending)
 
     def plans(self) -> list[PostPlan]:
+        """The run's posts, decided up front from the seed."""
         return [
             plan_post(self.config.seed, index, self.config.slow_query_rate)
             for index in range(self.config.posts)
         ]
 
     def lookup_delay_s(self, article: Article) -> float:
+        """How long the database stalls this post's related-posts lookup (usually 0)."""
         return self.config.slow_query_s if article.plan.slow_lookup else 0.0
 
     def llm_key(self, article: Article, stage_id: str, attempt: int) -> str:
+        """The request's place in the run, from which the local generator draws its luck."""
         return f"{article.plan.index}:{stage_id}:{attempt}"
+
+    def wrap_up(self, results: list[PostResult], started: float) -> list[PostResult]:
+        published = sum(1 for r in results if r.published)
+        log.info("workflow.finished", posts=len(results), published=published,
+                 failed=len(results) - published,
+                 duration_s=round(time.perf_counter() - started, 4))
+        return results
 
     def finished(self, article: Article, started: float, runs: int) -> PostResult:
         duration = time.perf_counter() - started
@@ -134,7 +145,8 @@ class _Runner:
         return PostResult(article.post_id, article.title, False, runs, duration,
                           exc.stage_id, describe_error(exc.cause))
 
-    def retrying(self, stage_id: str, attempt: int, exc: LLMError) -> float:
+    def retrying(self, attempt: int, exc: LLMError) -> float:
+        """Log the retry of the current stage; return how long to back off first."""
         delay = backoff_s(attempt)
         log.warning("stage.retrying", failed_attempt=attempt, next_attempt=attempt + 1,
                     delay_s=delay, **{"error.type": type(exc).__name__})
@@ -154,13 +166,13 @@ class ThreadedWorkflow(_Runner):
         articles = [self.queue_post(plan) for plan in self.plans()]
         log.info("workflow.started", posts=len(articles), mode="threads",
                  concurrency=self.config.concurrency)
-        results: list[PostResult] = []
+        started, results = time.perf_counter(), list[PostResult]()
         with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="blog") as pool:
             futures = [pool.submit(telemetry.wrap(self.run_post), a) for a in articles]
             for future in as_completed(futures):
                 results.append(future.result())
                 on_result(results[-1])
-        return results
+        return self.wrap_up(results, started)
 
     def queue_post(self, plan: PostPlan) -> Article:
         post_id = self.store.create_post(plan.title, plan.topic)
@@ -191,7 +203,7 @@ class ThreadedWorkflow(_Runner):
             except LLMError as exc:
                 if attempt == self.config.max_attempts:
                     raise StageFailed(stage_id, attempt, exc) from exc
-                time.sleep(self.retrying(stage_id, attempt, exc))
+                time.sleep(self.retrying(attempt, exc))
         raise AssertionError("max_attempts must be at least 1")
 
     def attempt_stage(self, article: Article, stage_id: str, attempt: int) -> None:
@@ -238,7 +250,7 @@ class AsyncWorkflow(_Runner):
         log.info("workflow.started", posts=len(articles), mode="asyncio",
                  concurrency=self.config.concurrency)
         slots = asyncio.Semaphore(self.config.concurrency)
-        results: list[PostResult] = []
+        started, results = time.perf_counter(), list[PostResult]()
 
         async def one(article: Article) -> None:
             async with slots:
@@ -249,7 +261,7 @@ class AsyncWorkflow(_Runner):
         async with asyncio.TaskGroup() as group:
             for article in articles:
                 group.create_task(one(article), name=f"post-{article.post_id}")
-        return results
+        return self.wrap_up(results, started)
 
     async def queue_post(self, plan: PostPlan) -> Article:
         post_id = await self.store.create_post(plan.title, plan.topic)
@@ -279,7 +291,7 @@ class AsyncWorkflow(_Runner):
             except LLMError as exc:
                 if attempt == self.config.max_attempts:
                     raise StageFailed(stage_id, attempt, exc) from exc
-                await asyncio.sleep(self.retrying(stage_id, attempt, exc))
+                await asyncio.sleep(self.retrying(attempt, exc))
         raise AssertionError("max_attempts must be at least 1")
 
     async def attempt_stage(self, article: Article, stage_id: str, attempt: int) -> None:
