@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +185,81 @@ def test_health_endpoint_answers_while_the_blog_runs(pg_url: str, tmp_path: Path
     finally:
         process.kill()
         process.wait()
+
+
+class ChatCompletions(BaseHTTPRequestHandler):
+    """An OpenAI-compatible endpoint on loopback: usage from the prompt's length,
+    and HTTP 429 for every third request, as a busy provider would answer."""
+
+    requests = 0
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.lock:
+            type(self).requests += 1
+            number = type(self).requests
+        if number % 3 == 0:
+            self._send(429, {"error": {"message": "slow down"}})
+            return
+        prompt = body["messages"][0]["content"]
+        assert self.headers["Authorization"] == "Bearer sk-test-key"
+        self._send(200, {
+            "id": f"chatcmpl-{number}", "model": body["model"] + "-2025",
+            "choices": [{"message": {"role": "assistant", "content": "Short answer. " * 5},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": len(prompt), "completion_tokens": 10 + number},
+        })
+
+    def do_GET(self) -> None:
+        self._send(200, {"data": [{"id": "blog-model"}]})
+
+    def _send(self, code: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def openai_endpoint() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ChatCompletions)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_openai_compatible_endpoint(openai_endpoint: str, pg_url: str, tmp_path: Path) -> None:
+    run = run_blog(
+        ["--posts", "3", "--concurrency", "1", "--data-dir", str(tmp_path)],
+        DATABASE_URL=pg_url, BLOG_LLM_BASE_URL=openai_endpoint,
+        BLOG_LLM_API_KEY="sk-test-key", BLOG_LLM_MODEL="blog-model",
+    )
+    assert run.returncode == 0, run.describe()
+    assert summary(run) == (3, 3, 0)
+    assert any(re.match(r"^\s+llm\s+healthy\b.*models=1", line) for line in run.lines)
+    calls = [s for s in otlp_files.spans(tmp_path) if s.name == "chat blog-model"]
+    failed = [s for s in calls if s.status_code == otlp_files.STATUS_CODE_ERROR]
+    assert failed and all(s.attributes["error.type"] == "LLMRateLimitError" for s in failed)
+    for call in calls:
+        if call not in failed:
+            # the provider's usage figures, not an estimate
+            assert call.attributes["gen_ai.usage.input_tokens"] == call.attributes[
+                "blog.llm.prompt_chars"
+            ]
+            assert call.attributes["gen_ai.response.model"] == "blog-model-2025"
+            assert call.attributes["gen_ai.provider.name"] == "openai"
+    assert "sk-test-key" not in (tmp_path / "traces.jsonl").read_text()
+    assert "sk-test-key" not in (tmp_path / "logs.jsonl").read_text()
 
 
 def test_every_call_failing_fails_every_post_and_still_exits_0(
