@@ -137,6 +137,33 @@ def test_rotel_reports_spans_with_ids_kinds_and_typed_attributes(
     assert stage.scope == "fixture-check"
 
 
+def test_rotel_reports_exception_events_with_multi_line_stack_traces(
+    rotel: RotelCollector,
+) -> None:
+    provider = TracerProvider(resource=RESOURCE)
+    provider.add_span_processor(
+        SimpleSpanProcessor(GrpcSpans(endpoint=rotel.grpc_endpoint, insecure=True))
+    )
+    tracer = provider.get_tracer("fixture-check")
+    with tracer.start_as_current_span("stage edit") as span:
+        try:
+            raise ValueError("draft too short")
+        except ValueError as exc:
+            span.record_exception(exc)
+        span.set_attribute("after", "the stack trace")
+    provider.shutdown()
+
+    (received,) = rotel.wait_for(lambda r: r.spans).spans
+    (event,) = received.events
+    assert event.name == "exception"
+    assert event.attributes["exception.type"] == "ValueError"
+    assert event.attributes["exception.message"] == "draft too short"
+    stacktrace = event.attributes["exception.stacktrace"]
+    assert stacktrace.startswith("Traceback (most recent call last):\n")
+    assert stacktrace.rstrip().endswith("ValueError: draft too short")
+    assert received.attributes == {"after": "the stack trace"}
+
+
 def test_rotel_reports_log_records_with_body_severity_and_trace_id(rotel: RotelCollector) -> None:
     tracer_provider = TracerProvider(resource=RESOURCE)
     logger_provider = LoggerProvider(resource=RESOURCE)

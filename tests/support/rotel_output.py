@@ -203,7 +203,7 @@ class _Parser:
         self._event: ReceivedEvent | None = None
         self._section = ""
         # The value being read, which may continue on the next lines:
-        # (object to set it on, attribute dict or field name, key, raw text, typed?).
+        # (object or attribute dict to set it on, field name or key, raw text, typed?).
         self._open: tuple[Any, str, str, bool] | None = None
 
     def feed(self, line: str) -> None:
@@ -259,7 +259,8 @@ class _Parser:
             self._plain(match.group(1), match.group(2))
 
     def _header(self, kind: str) -> None:
-        self._section = ""
+        if kind not in ("SpanEvent", "SpanLink"):  # those sit inside "Events:" / "Links:"
+            self._section = ""
         if kind.startswith("Resource"):
             self._resource = {}
             self._item = None
