@@ -258,7 +258,27 @@ def _extra_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k not in _STANDARD_RECORD_KEYS}
 
 
+class _SdkDiagnostics(logging.Handler):
+    """Routes the SDK's own warnings (an unreachable collector...) to rate-limited diagnostics.
+
+    A dead endpoint makes the OTLP exporters log every retry; one line per kind
+    of message per minute says the same without flooding stderr, and none of it
+    enters the pipeline.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        _diagnostics.warn(f"sdk:{record.name}:{record.msg}", f"{record.name}: {message}")
+
+
 _bridge: StdlibBridge | None = None
+_sdk_handler: _SdkDiagnostics | None = None
 
 
 def install(handle: Telemetry) -> None:
@@ -266,10 +286,30 @@ def install(handle: Telemetry) -> None:
     global _bridge, _max_chars
     _max_chars = handle.settings.max_attribute_chars
     configure_structlog(handle.settings.log_level)
+    _quiet_sdk_logging(handle)
     if handle.settings.bridge_stdlib_logging and handle.enabled and _bridge is None:
         _bridge = StdlibBridge()
         logging.getLogger().addHandler(_bridge)
         handle.add_closer(_uninstall_bridge)
+
+
+def _quiet_sdk_logging(handle: Telemetry) -> None:
+    global _sdk_handler
+    if _sdk_handler is not None or not handle.enabled:
+        return
+    sdk_logger = logging.getLogger("opentelemetry")
+    _sdk_handler = _SdkDiagnostics()
+    sdk_logger.addHandler(_sdk_handler)
+    sdk_logger.propagate = False
+
+    def restore() -> None:
+        global _sdk_handler
+        if _sdk_handler is not None:
+            sdk_logger.removeHandler(_sdk_handler)
+            sdk_logger.propagate = True
+            _sdk_handler = None
+
+    handle.add_closer(restore)
 
 
 def _uninstall_bridge() -> None:

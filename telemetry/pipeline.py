@@ -85,6 +85,7 @@ class Telemetry:
         self.meter_provider = meter_provider
         self.logger_provider = logger_provider
         self._closers: list[Callable[[], None]] = []
+        self._local_parts: list[Any] = []
         self._is_shut_down = False
 
     @property
@@ -132,14 +133,21 @@ class Telemetry:
         return [p for p in (self.tracer_provider, self.logger_provider, self.meter_provider) if p]
 
     def _flush_all(self) -> None:
-        from telemetry import errors
-
-        errors.flush()  # held (de-duplicated) error events first, so they are exported too
+        self._flush_local()
         for provider in self._providers():
             provider.force_flush()
 
+    def _flush_local(self) -> None:
+        """Write everything buffered for the local files (and console) before any network export."""
+        for part in self._local_parts:
+            try:
+                part.force_flush()
+            except Exception as exc:
+                _diagnostics.warn("flush-local", f"could not flush local telemetry: {exc!r}")
+
     def _shutdown_all(self, budget_s: float) -> None:
         deadline = time.monotonic() + budget_s
+        self._flush_local()
         for provider in self._providers():
             remaining_ms = max(0.0, deadline - time.monotonic()) * 1000
             if isinstance(provider, MeterProvider):
@@ -262,16 +270,21 @@ def _build(settings: Settings) -> Telemetry:
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     tracer_provider.add_span_processor(WorkflowSpanProcessor())
     writers = _file_writers(settings) if settings.files else {}
+    local_parts: list[Any] = []  # flushed first: a dead collector must not cost the files
     for exporter in _span_exporters(settings, writers):
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(
-                RewritingSpanExporter(exporter), max_queue_size=settings.span_queue_size
-            )
+        span_processor = BatchSpanProcessor(
+            RewritingSpanExporter(exporter), max_queue_size=settings.span_queue_size
         )
+        tracer_provider.add_span_processor(span_processor)
+        if isinstance(exporter, files.FileSpanExporter):
+            local_parts.append(span_processor)
     for log_exporter in _log_exporters(settings, writers):
-        logger_provider.add_log_record_processor(
-            BatchLogRecordProcessor(log_exporter, max_queue_size=settings.log_queue_size)
+        log_processor = BatchLogRecordProcessor(
+            log_exporter, max_queue_size=settings.log_queue_size
         )
+        logger_provider.add_log_record_processor(log_processor)
+        if isinstance(log_exporter, files.FileLogExporter):
+            local_parts.append(log_processor)
     if settings.console:
         from telemetry.export import console
 
@@ -281,16 +294,21 @@ def _build(settings: Settings) -> Telemetry:
         logger_provider.add_log_record_processor(
             SimpleLogRecordProcessor(console.ConsoleLogExporter())
         )
+    readers = _metric_readers(settings, writers)
+    if writers:
+        local_parts.append(readers[0])  # the file reader comes first
     meter_provider = MeterProvider(
         resource=resource,
-        metric_readers=_metric_readers(settings, writers),
+        metric_readers=readers,
         views=_views(),
         shutdown_on_exit=False,
     )
     _register_globals(tracer_provider, meter_provider, logger_provider)
     for writer in writers.values():
         os.register_at_fork(after_in_child=writer.reopen_after_fork)
-    return Telemetry(settings, tracer_provider, meter_provider, logger_provider)
+    handle = Telemetry(settings, tracer_provider, meter_provider, logger_provider)
+    handle._local_parts = local_parts
+    return handle
 
 
 def _views() -> list[View]:
