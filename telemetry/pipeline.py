@@ -137,9 +137,11 @@ class Telemetry:
         for provider in self._providers():
             provider.force_flush()
 
-    def _flush_local(self) -> None:
-        """Write everything buffered for the local files (and console) before any network export."""
+    def _flush_local(self, *, metrics: bool = True) -> None:
+        """Write everything buffered for the local files before any network export."""
         for part in self._local_parts:
+            if not metrics and isinstance(part, MetricReader):
+                continue
             try:
                 part.force_flush()
             except Exception as exc:
@@ -147,8 +149,10 @@ class Telemetry:
 
     def _shutdown_all(self, budget_s: float) -> None:
         deadline = time.monotonic() + budget_s
-        self._flush_local()
-        for provider in self._providers():
+        # Spans and records go to the files first; the meter provider, shut down
+        # first, collects once more into its file reader before any OTLP export.
+        self._flush_local(metrics=False)
+        for provider in reversed(self._providers()):
             remaining_ms = max(0.0, deadline - time.monotonic()) * 1000
             if isinstance(provider, MeterProvider):
                 provider.shutdown(timeout_millis=remaining_ms)
@@ -297,18 +301,40 @@ def _build(settings: Settings) -> Telemetry:
     readers = _metric_readers(settings, writers)
     if writers:
         local_parts.append(readers[0])  # the file reader comes first
-    meter_provider = MeterProvider(
-        resource=resource,
-        metric_readers=readers,
-        views=_views(),
-        shutdown_on_exit=False,
-    )
+    meter_provider = _meter_provider(resource, readers)
     _register_globals(tracer_provider, meter_provider, logger_provider)
     for writer in writers.values():
         os.register_at_fork(after_in_child=writer.reopen_after_fork)
     handle = Telemetry(settings, tracer_provider, meter_provider, logger_provider)
     handle._local_parts = local_parts
     return handle
+
+
+def _meter_provider(resource: Resource, readers: list[MetricReader]) -> MeterProvider:
+    """The MeterProvider, with the contrib psycopg meter switched off where the SDK allows.
+
+    ``db.py`` records ``db.client.operation.duration`` itself (with
+    ``db.collection.name``); the contrib's own histogram would cost every query a
+    second record only for a view to drop it. The SDK's meter configurator is
+    still experimental, so an SDK without it falls back to the dropping view.
+    """
+    kwargs: dict[str, Any] = {
+        "resource": resource,
+        "metric_readers": readers,
+        "views": _views(),
+        "shutdown_on_exit": False,
+    }
+    try:
+        from opentelemetry.sdk.metrics._internal import _MeterConfig
+
+        from telemetry.db import PSYCOPG_SCOPE
+
+        def configure(scope: Any) -> Any:
+            return _MeterConfig(is_enabled=getattr(scope, "name", None) != PSYCOPG_SCOPE)
+
+        return MeterProvider(**kwargs, _meter_configurator=configure)
+    except (ImportError, TypeError):
+        return MeterProvider(**kwargs)
 
 
 def _views() -> list[View]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -35,6 +36,7 @@ _SECRET_VALUE = re.compile(
 _HINTS = ("@", "earer", "asic", "k-", "AKIA", "gh", "=", ":", "DETAIL")
 
 
+@lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether an attribute or log key names a secret (its value is dropped whole)."""
     last = key.rsplit(".", 1)[-1]
@@ -51,6 +53,21 @@ def _replace(match: re.Match[str]) -> str:
 
 def scrub_text(text: str) -> str:
     """``text`` with secret-shaped parts replaced by ``[REDACTED]``."""
+    if len(text) <= _CACHED_MAX_CHARS:
+        return _scrub_short(text)
+    return _scrub(text)
+
+
+# Short values (ids, names, statements) repeat across spans: remember their result.
+_CACHED_MAX_CHARS = 512
+
+
+@lru_cache(maxsize=8192)
+def _scrub_short(text: str) -> str:
+    return _scrub(text)
+
+
+def _scrub(text: str) -> str:
     if not any(hint in text for hint in _HINTS):
         return text
     return _SECRET_VALUE.sub(_replace, text)
