@@ -4,7 +4,8 @@ Runs in the export threads (never on the application's path): values that look
 like secrets are scrubbed from attributes and event attributes (an exception
 message quoting a PostgreSQL ``DETAIL`` line included), inline SQL literals are
 replaced by ``?``, and psycopg spans get ``db.operation.name``,
-``db.collection.name`` and a ``{operation} {collection}`` name, so a trace reads
+``db.collection.name``, ``server.address``/``server.port`` (for the contrib's
+older ``net.peer.*``) and a ``{operation} {collection}`` name, so a trace reads
 ``SELECT posts`` rather than ``SELECT``. A span that needs none of this is
 passed through as is; the others are copied.
 """
@@ -53,8 +54,9 @@ def rewrite(span: ReadableSpan) -> ReadableSpan:
     if scope is not None and scope.name == PSYCOPG_SCOPE and isinstance(query, str):
         db_name, db_attributes = _database_names(query, attributes)
         name = db_name or name
-        if db_attributes:
-            attributes, changed = {**attributes, **db_attributes}, True
+        renamed = _stable_network_names(attributes)
+        if db_attributes or renamed is not None:
+            attributes, changed = {**(renamed or attributes), **db_attributes}, True
         changed = changed or name != span.name
     events = _scrubbed_events(span.events)
     if events is not None:
@@ -90,6 +92,16 @@ def _database_names(query: str, attributes: Mapping[str, Any]) -> tuple[str, dic
         added["db.collection.name"] = collection
     name = f"{operation} {collection}" if collection else operation
     return name, added
+
+
+# The contrib still reports the server with the pre-1.26 network attribute names.
+_OLD_NETWORK_NAMES = {"net.peer.name": "server.address", "net.peer.port": "server.port"}
+
+
+def _stable_network_names(attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not any(old in attributes for old in _OLD_NETWORK_NAMES):
+        return None
+    return {_OLD_NETWORK_NAMES.get(key, key): value for key, value in attributes.items()}
 
 
 def _scrubbed_events(events: Sequence[Event]) -> list[Event] | None:

@@ -63,6 +63,7 @@ def test_queries_are_client_spans_under_their_stage_without_parameter_values(
         assert span.parent_span_id == stage.span_id
         assert span.attributes["post_id"] == "p1" and span.attributes["stage_id"] == "draft"
         assert span.attributes["db.system.name"] == "postgresql"
+        assert span.attributes["server.port"] == 5432 and "net.peer.port" not in span.attributes
     texts = {s.attributes["db.query.text"] for s in queries}
     assert "INSERT INTO posts (id, title) VALUES (%s, %s)" in texts
     everything = "".join(p.read_text() for p in data_dir.iterdir())
