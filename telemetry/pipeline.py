@@ -133,6 +133,9 @@ class Telemetry:
         return [p for p in (self.tracer_provider, self.logger_provider, self.meter_provider) if p]
 
     def _flush_all(self) -> None:
+        from telemetry import errors
+
+        errors.flush()  # held (de-duplicated) error events first, so they are exported too
         self._flush_local()
         for provider in self._providers():
             provider.force_flush()
