@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from telemetry.analysis.flatten import Chunk
 
 CACHE_DIR = ".telemetry-cache"
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 4
 _CHUNK_BYTES = 8 << 20
 # Below this many new bytes a worker pool costs more than it saves.
 _PARALLEL_THRESHOLD = 24 << 20
@@ -67,6 +67,8 @@ class _Source:
     mtime_ns: int
     offset: int
     complete: bool
+    lines: int = 0
+    corrupt: int = 0
 
 
 def _column_types(promoted: dict[str, str]) -> str:
@@ -85,29 +87,26 @@ CREATE TABLE IF NOT EXISTS spans (
     source_id INTEGER, trace_id VARCHAR, span_id VARCHAR, parent_span_id VARCHAR,
     name VARCHAR, kind TINYINT, start_ns BIGINT, end_ns BIGINT, duration_s DOUBLE,
     status_code TINYINT, status_message VARCHAR, service_name VARCHAR, scope_name VARCHAR,
-    attributes JSON, events JSON, {_column_types(SPAN_PROMOTED)});
+    attributes VARCHAR, events VARCHAR, {_column_types(SPAN_PROMOTED)});
 CREATE TABLE IF NOT EXISTS logs (
     source_id INTEGER, time_ns BIGINT, severity_number TINYINT, severity_text VARCHAR,
     body VARCHAR, trace_id VARCHAR, span_id VARCHAR, service_name VARCHAR,
-    scope_name VARCHAR, attributes JSON, {_column_types(LOG_PROMOTED)});
+    scope_name VARCHAR, attributes VARCHAR, {_column_types(LOG_PROMOTED)});
 CREATE TABLE IF NOT EXISTS metrics (
     source_id INTEGER, name VARCHAR, unit VARCHAR, type VARCHAR, time_ns BIGINT,
     value DOUBLE, count BIGINT, sum DOUBLE, max DOUBLE, service_name VARCHAR,
-    attributes JSON);
+    attributes VARCHAR);
 """
 
 
 def _promote(promoted: dict[str, str]) -> str:
-    """SQL turning the ``p_<column>`` AnyValue structs the reader made into typed columns."""
-    select = []
-    for col in promoted:
-        p = f"p_{col}"
-        text = (f"coalesce({p}.stringValue, {p}.intValue, CAST({p}.doubleValue AS VARCHAR), "
-                f"CAST({p}.boolValue AS VARCHAR))")  # fmt: skip
-        if col in INTEGER_COLUMNS:
-            text = f"TRY_CAST(TRY_CAST({text} AS DOUBLE) AS BIGINT)"
-        select.append(f"{text} AS {col}")
-    return ", ".join(select)
+    """SQL typing the ``p_<column>`` texts the reader pulled out of the attributes."""
+    return ", ".join(
+        f"TRY_CAST(TRY_CAST(p_{col} AS DOUBLE) AS BIGINT) AS {col}"
+        if col in INTEGER_COLUMNS
+        else f"p_{col} AS {col}"
+        for col in promoted
+    )
 
 
 def _insert_sql() -> dict[str, str]:
@@ -184,7 +183,8 @@ def open_store(
 
 def _load_sources(con: duckdb.DuckDBPyConnection) -> list[_Source]:
     rows = con.execute(
-        'SELECT id, identity, path, inode, size, mtime_ns, "offset", complete FROM sources'
+        'SELECT id, identity, path, inode, size, mtime_ns, "offset", complete, lines, corrupt '
+        "FROM sources"
     ).fetchall()
     return [_Source(*row) for row in rows]
 
@@ -226,7 +226,7 @@ def _plan(con: duckdb.DuckDBPyConnection, directory: Path) -> tuple[list[_Plan],
             next_id += 1
         elif not file.compressed and file.size < source.offset:
             reset = True  # same first line but shorter: rewritten in place
-            source.offset, source.complete = 0, False
+            source.offset, source.complete, source.lines, source.corrupt = 0, False, 0, 0
         seen.add(source.id)
         start = 0 if reset else source.offset
         source.path, source.inode, source.size, source.mtime_ns = (
@@ -282,7 +282,8 @@ def sync(
                 finally:
                     con.unregister("chunk")
             plan.source.offset += chunk.bytes_read
-            _save_counts(con, plan.source, chunk)
+            plan.source.lines += chunk.lines
+            plan.source.corrupt += chunk.corrupt
             if progress is not None:
                 progress(done, total)
         for plan in plans:
@@ -318,21 +319,15 @@ def _drop_rows(con: duckdb.DuckDBPyConnection, source_id: int, *, forget: bool) 
         )
 
 
-def _save_counts(con: duckdb.DuckDBPyConnection, source: _Source, chunk: Chunk) -> None:
-    _save_source(con, source)
-    con.execute(
-        "UPDATE sources SET lines = lines + ?, corrupt = corrupt + ? WHERE id = ?",
-        [chunk.lines, chunk.corrupt, source.id],
-    )
-
-
 def _save_source(con: duckdb.DuckDBPyConnection, s: _Source) -> None:
     con.execute(
-        """INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0)
+        """INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (id) DO UPDATE SET path = excluded.path, inode = excluded.inode,
                size = excluded.size, mtime_ns = excluded.mtime_ns,
-               "offset" = excluded."offset", complete = excluded.complete""",
-        [s.id, s.identity, s.path, s.inode, s.size, s.mtime_ns, s.offset, s.complete],
+               "offset" = excluded."offset", complete = excluded.complete,
+               lines = excluded.lines, corrupt = excluded.corrupt""",
+        [s.id, s.identity, s.path, s.inode, s.size, s.mtime_ns, s.offset, s.complete,
+         s.lines, s.corrupt],
     )
 
 
