@@ -22,8 +22,9 @@ def iso(ns: int | None) -> str | None:
     """UTC ISO 8601 with milliseconds, the form used in JSON and CSV output."""
     if ns is None:
         return None
-    moment = datetime.fromtimestamp(ns / 1e9, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    seconds, rest = divmod(int(ns), 10**9)
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{rest // 10**6:03d}Z"
 
 
 def seconds(value: float | None) -> str:
@@ -97,15 +98,17 @@ def waterfall(roots: list[SpanNode], trace_id: str, console: Console) -> None:
     start = min(n.start_ns for n in roots)
     end = max(node.end_ns for _, node in rows)
     span_ns = max(end - start, 1)
+    # the time line takes what the names, durations and details leave of the terminal
+    bar_width = max(10, min(_WATERFALL_WIDTH, console.width - 70))
     table = Table(title=f"Trace {trace_id}  ({seconds(span_ns / 1e9)})", title_justify="left")
-    table.add_column("span", overflow="fold")
-    table.add_column("duration", justify="right")
-    table.add_column("timeline", no_wrap=True)
+    table.add_column("span", no_wrap=True, overflow="ellipsis", max_width=40)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("timeline", no_wrap=True, min_width=bar_width)
     table.add_column("detail", overflow="fold")
     for depth, node in rows:
-        left = int((node.start_ns - start) / span_ns * _WATERFALL_WIDTH)
-        width = max(1, round((node.end_ns - node.start_ns) / span_ns * _WATERFALL_WIDTH))
-        width = min(width, _WATERFALL_WIDTH - left) or 1
+        left = min(int((node.start_ns - start) / span_ns * bar_width), bar_width - 1)
+        width = max(1, round((node.end_ns - node.start_ns) / span_ns * bar_width))
+        width = min(width, bar_width - left)
         style = "red" if node.status_code == 2 else "green"
         bar = Text(" " * left) + Text("█" * width, style=style)
         name = Text("  " * depth + node.name, style="bold red" if node.status_code == 2 else "")
