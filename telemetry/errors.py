@@ -26,6 +26,7 @@ the application.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import os
@@ -49,6 +50,7 @@ from telemetry.scrub import scrub_text
 StateProvider = Callable[[Mapping[str, Any]], Any]
 
 EVENT = "error.recorded"
+_SEEN = "_telemetry_error_fingerprint"  # set on an exception once it is recorded
 _DEFAULT_WINDOW_S = 10.0
 _APP_FRAMES = 3
 _MAX_STATE_CHARS = 4096
@@ -353,12 +355,19 @@ def record_error(exc: BaseException, /, *, span: Span | None = None, **context: 
 
 def _record(exc: BaseException, span: Span, context: dict[str, Any]) -> str:
     error_type = type(exc).__qualname__
-    fp = fingerprint(exc)
+    # One exception is one occurrence, however many scopes it leaves (an LLM call,
+    # then its stage): each span is marked, but it is counted and logged once.
+    known = getattr(exc, _SEEN, None)
+    fp = known if isinstance(known, str) else fingerprint(exc)
     if span.is_recording():
         span.record_exception(exc, attributes={"blog.error.fingerprint": fp})
         span.set_status(Status(StatusCode.ERROR, scrub_text(f"{error_type}: {exc}")[:1024]))
         span.set_attribute("error.type", error_type)
         span.set_attribute("blog.error.fingerprint", fp)
+    if known is not None:
+        return fp
+    with contextlib.suppress(AttributeError, TypeError):  # exceptions with __slots__
+        setattr(exc, _SEEN, fp)
     instruments = _get_instruments()
     instruments.errors.add(1, {"error.type": error_type})
 
