@@ -20,8 +20,9 @@ run of the same code.
 Spans and the counter see every occurrence; the log event does not: repeats of a
 fingerprint inside ``error_dedup_window_s`` are folded into the first one, which
 is emitted when the window closes (or at ``flush()``/``shutdown()``) with
-``blog.error.count`` and the first and last time seen. Nothing here raises into
-the application.
+``blog.error.count``, the first and last time seen and the posts and stages
+the repeats hit (``blog.error.post_ids`` / ``blog.error.stage_ids``, bounded).
+Nothing here raises into the application.
 """
 
 from __future__ import annotations
@@ -186,6 +187,9 @@ def _workflow_state(context: Mapping[str, Any]) -> dict[str, str]:
 # -- de-duplication ----------------------------------------------------------------------
 
 
+_MAX_AFFECTED = 50
+
+
 @dataclass
 class _Pending:
     attributes: dict[str, Any]
@@ -194,6 +198,24 @@ class _Pending:
     last_ns: int
     count: int
     deadline: float
+    posts: set[str]
+    stages: set[str]
+
+    def add(self, now_ns: int, post_id: Any, stage_id: Any) -> None:
+        """Count one more occurrence and note which post and stage it hit (bounded)."""
+        self.count += 1
+        self.last_ns = max(self.last_ns, now_ns)
+        if post_id is not None and len(self.posts) < _MAX_AFFECTED:
+            self.posts.add(str(post_id))
+        if stage_id is not None and len(self.stages) < _MAX_AFFECTED:
+            self.stages.add(str(stage_id))
+
+
+def _workflow_keys() -> tuple[Any, Any]:
+    from telemetry.context import current_context
+
+    keys = current_context()
+    return keys.get("post_id"), keys.get("stage_id")
 
 
 class _Deduplicator:
@@ -208,23 +230,23 @@ class _Deduplicator:
         self, key: str, window_s: float, make: Callable[[], dict[str, Any]]
     ) -> None:
         now_ns = time.time_ns()
+        post_id, stage_id = _workflow_keys()
         with self._lock:
             pending = self._pending.get(key)
             if pending is not None:
-                pending.count += 1
-                pending.last_ns = now_ns
+                pending.add(now_ns, post_id, stage_id)
                 return
         attributes = make()  # outside the lock: providers may be slow
-        entry = _Pending(attributes, contextvars.copy_context(), now_ns, now_ns, 1,
-                         time.monotonic() + window_s)  # fmt: skip
+        entry = _Pending(attributes, contextvars.copy_context(), now_ns, now_ns, 0,
+                         time.monotonic() + window_s, set(), set())  # fmt: skip
+        entry.add(now_ns, post_id, stage_id)
         if window_s <= 0:
             _emit(entry)
             return
         with self._lock:
             pending = self._pending.get(key)
             if pending is not None:  # another thread recorded it meanwhile
-                pending.count += 1
-                pending.last_ns = max(pending.last_ns, now_ns)
+                pending.add(now_ns, post_id, stage_id)
                 return
             self._pending[key] = entry
             if self._thread is None or not self._thread.is_alive():
@@ -283,6 +305,9 @@ def _emit(entry: _Pending) -> None:
         "blog.error.first_seen_ns": entry.first_ns,
         "blog.error.last_seen_ns": entry.last_ns,
     }
+    if entry.count > 1:  # the posts and stages the folded repeats hit, too
+        attributes["blog.error.post_ids"] = sorted(entry.posts)
+        attributes["blog.error.stage_ids"] = sorted(entry.stages)
     try:
         # In the first occurrence's context: its span's trace/span ids and the
         # workflow keys that were bound then.

@@ -120,6 +120,18 @@ def test_a_burst_of_identical_errors_is_one_event_with_the_count(telemetry_files
     assert _errors_counted(data_dir) == {"PostNotFound": 1000}
 
 
+def test_folded_repeats_keep_the_posts_and_stages_they_hit(telemetry_files: Start) -> None:
+    run = telemetry_files()
+    for post_id, stage_id in (("p1", "draft"), ("p2", "edit"), ("p1", "edit")):
+        with pytest.raises(ValueError), telemetry.stage(stage_id, post_id=post_id):
+            raise ValueError("word count 0 is below 300")
+    (event,) = _error_events(run.finish())
+    assert event.attributes["blog.error.count"] == 3
+    assert event.attributes["post_id"] == "p1" and event.attributes["stage_id"] == "draft"
+    assert event.attributes["blog.error.post_ids"] == ["p1", "p2"]
+    assert event.attributes["blog.error.stage_ids"] == ["draft", "edit"]
+
+
 def test_a_closed_window_lets_the_next_occurrence_through(telemetry_files: Start) -> None:
     run = telemetry_files(error_dedup_window_s=0.2)
     errors.record_error(caught(load_post, "p1", 1))

@@ -139,7 +139,9 @@ def _keyed(attributes: Any, index: dict[str, int], promoted: list[list[Any]], ro
         position = index.get(key)
         if position is not None:
             for scalar in value.values():  # an AnyValue has one key: its kind
-                promoted[position][row] = scalar
+                promoted[position][row] = (
+                    orjson.dumps(scalar).decode() if isinstance(scalar, dict) else scalar
+                )
     return orjson.dumps(keyed).decode()
 
 

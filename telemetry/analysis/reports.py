@@ -67,9 +67,14 @@ def _run(
 # first of them happened. Other records naming an error (``stage.failed``) describe
 # the same failures, so they only count in files without any fingerprinted event
 # (another application's, or a collector's from services without error tracking).
-_ERROR_ROWS = """
+_IDS = "'{\"values\": [{\"stringValue\": \"VARCHAR\"}]}'"
+_ERROR_ROWS = f"""
     SELECT *, coalesce(error_type, exception_type) AS kind, coalesce(error_count, 1) AS n,
-           coalesce(error_first_ns, time_ns) AS first_ns
+           coalesce(error_first_ns, time_ns) AS first_ns,
+           coalesce(list_transform(from_json(error_post_ids, {_IDS}).values,
+                                   lambda v: v.stringValue), [post_id]) AS posts_hit,
+           coalesce(list_transform(from_json(error_stage_ids, {_IDS}).values,
+                                   lambda v: v.stringValue), [stage_id]) AS stages_hit
     FROM logs
     WHERE coalesce(error_type, exception_type) IS NOT NULL
       AND (fingerprint IS NOT NULL
@@ -83,9 +88,9 @@ def errors(con: duckdb.DuckDBPyConnection, window: Window, limit: int = 50) -> R
         con,
         f"""SELECT kind, fingerprint, sum(n)::BIGINT, min(first_ns), max(time_ns),
                    arg_min(exception_message, time_ns),
-                   count(DISTINCT post_id),
-                   array_to_string(list_sort(list_distinct(list(post_id)))[1:5], ', '),
-                   array_to_string(list_sort(list_distinct(list(stage_id))), ', ')
+                   len(list_distinct(flatten(list(posts_hit)))),
+                   array_to_string(list_sort(list_distinct(flatten(list(posts_hit))))[1:5], ', '),
+                   array_to_string(list_sort(list_distinct(flatten(list(stages_hit)))), ', ')
             FROM ({_ERROR_ROWS}) WHERE {where}
             GROUP BY kind, fingerprint ORDER BY 3 DESC, 5 DESC LIMIT {int(limit)}""",
         params,

@@ -34,6 +34,8 @@ LOG_PROMOTED: dict[str, str] = {
     "fingerprint": "blog.error.fingerprint",
     "error_count": "blog.error.count",
     "error_first_ns": "blog.error.first_seen_ns",
+    "error_post_ids": "blog.error.post_ids",  # an OTLP arrayValue, kept as its JSON
+    "error_stage_ids": "blog.error.stage_ids",
 }
 INTEGER_COLUMNS = frozenset(
     {"input_tokens", "output_tokens", "prompt_chars", "error_count", "error_first_ns"}

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from telemetry.analysis.flatten import Chunk
 
 CACHE_DIR = ".telemetry-cache"
-_SCHEMA_VERSION = 4
+_SCHEMA_VERSION = 5
 _CHUNK_BYTES = 8 << 20
 # Below this many new bytes a worker pool costs more than it saves.
 _PARALLEL_THRESHOLD = 24 << 20
