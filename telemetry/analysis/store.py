@@ -14,6 +14,7 @@ reports use promoted to columns and all attributes kept as JSON) and ``sources``
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import time
@@ -38,6 +39,8 @@ _CHUNK_BYTES = 8 << 20
 # Below this many new bytes a worker pool costs more than it saves.
 _PARALLEL_THRESHOLD = 24 << 20
 _LOCK_WAIT_S = 30.0
+_MEMORY_LIMIT = "512MB"
+_COMMIT_BYTES = 64 << 20
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -152,6 +155,9 @@ def _connect(directory: Path) -> duckdb.DuckDBPyConnection:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise StoreError(f"cannot open the analysis cache {path}: {exc}") from exc
             time.sleep(0.2)
+    # Bounded memory whatever the file set's size: DuckDB spills to the cache folder.
+    con.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
+    con.execute(f"SET temp_directory = '{path.parent / 'spill'}'")
     version = None
     try:
         row = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
@@ -254,50 +260,74 @@ def sync(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
 ) -> SyncStats:
-    """Flatten what is new under ``directory`` into the cache, in one transaction."""
+    """Flatten what is new under ``directory`` into the cache.
+
+    Rows are committed together with the read offsets they advance, every few
+    tens of megabytes, so an interrupted run leaves a consistent cache (the rest
+    is read next time) and uncommitted rows never pile up in memory.
+    """
     started = time.perf_counter()
     plans, vanished = _plan(con, directory)
     stats = SyncStats()
     total = sum(_segment_bytes(p) for p in plans)
-    con.begin()
-    try:
+    with _transaction(con):
         for source_id in vanished:
             _drop_rows(con, source_id, forget=True)
         for plan in plans:
             if plan.reset:
                 _drop_rows(con, plan.source.id, forget=False)
-        results = _run(plans, total, workers)
-        done = 0
-        for plan, chunk in results:
+            if not plan.segments:  # known content under a new name (compressed backup)
+                _save_source(con, plan.source)
+    remaining = {id(plan): len(plan.segments) for plan in plans}
+    done = 0
+    uncommitted = 0
+    con.begin()
+    try:
+        for plan, chunk in _run(plans, total, workers):
             done += chunk.bytes_read
             stats.bytes_read += chunk.bytes_read
             stats.lines += chunk.lines
             if chunk.corrupt:
                 key = plan.file.path.name
                 stats.corrupt[key] = stats.corrupt.get(key, 0) + chunk.corrupt
+            source = plan.source
+            source.offset += chunk.bytes_read
+            source.lines += chunk.lines
+            source.corrupt += chunk.corrupt
+            remaining[id(plan)] -= 1
+            source.complete = remaining[id(plan)] == 0 and plan.end is None
             for signal, table in chunk.tables.items():
                 con.register("chunk", table)
                 try:
-                    con.execute(_INSERT[signal], {"source": plan.source.id})
+                    con.execute(_INSERT[signal], {"source": source.id})
                 finally:
                     con.unregister("chunk")
-            plan.source.offset += chunk.bytes_read
-            plan.source.lines += chunk.lines
-            plan.source.corrupt += chunk.corrupt
+            _save_source(con, source)
+            uncommitted += chunk.bytes_read
+            if uncommitted >= _COMMIT_BYTES:
+                con.commit()
+                con.begin()
+                uncommitted = 0
             if progress is not None:
                 progress(done, total)
-        for plan in plans:
-            plan.source.complete = plan.end is None
-            if plan.end is not None:
-                plan.source.offset = plan.end
-            _save_source(con, plan.source)
-        stats.files = sum(1 for p in plans if p.segments)
         con.commit()
     except BaseException:
         con.rollback()
         raise
+    stats.files = sum(1 for p in plans if p.segments)
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.begin()
+    try:
+        yield
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
 
 
 def _segment_bytes(plan: _Plan) -> int:
