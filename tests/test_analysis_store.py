@@ -182,3 +182,35 @@ def test_a_second_reader_waits_for_the_first(tmp_path: Path) -> None:
 def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no telemetry data directory"):
         open_store(tmp_path / "nowhere")
+
+
+def test_an_interrupted_read_keeps_what_it_committed_and_finishes_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [_span_line(10, first=i * 100) for i in range(12)]
+    (tmp_path / "traces.jsonl").write_bytes(b"".join(lines))
+    from telemetry.analysis import flatten
+
+    real_read = flatten.read_chunk
+    calls = []
+
+    def failing_read(path: str, start: int, end: int | None) -> flatten.Chunk:
+        calls.append(start)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C half way
+        return real_read(path, start, end)
+
+    monkeypatch.setattr(store, "_CHUNK_BYTES", len(lines[0]) * 2)
+    monkeypatch.setattr(store, "_COMMIT_BYTES", 1)
+    monkeypatch.setattr(flatten, "read_chunk", failing_read)
+    with pytest.raises(KeyboardInterrupt):
+        open_store(tmp_path, workers=1)
+    monkeypatch.setattr(flatten, "read_chunk", real_read)
+    monkeypatch.setattr(store, "_PARALLEL_THRESHOLD", 1 << 40)
+    con = store._connect(tmp_path)  # what the interrupted run left: two chunks of 2 lines
+    assert con.execute("SELECT count(*) FROM spans").fetchone() == (40,)
+    con.close()
+    con, _ = open_store(tmp_path, workers=1)
+    rows = con.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchone()
+    con.close()
+    assert rows == (120, 120)
