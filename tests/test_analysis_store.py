@@ -200,7 +200,7 @@ def test_an_interrupted_read_keeps_what_it_committed_and_finishes_later(
             raise KeyboardInterrupt  # the user pressed Ctrl-C half way
         return real_read(path, start, end)
 
-    monkeypatch.setattr(store, "_CHUNK_BYTES", len(lines[0]) * 2)
+    monkeypatch.setattr(store, "_CHUNK_BYTES", len(lines[0]) * 2 - 1)  # two lines a chunk
     monkeypatch.setattr(store, "_COMMIT_BYTES", 1)
     monkeypatch.setattr(flatten, "read_chunk", failing_read)
     with pytest.raises(KeyboardInterrupt):
