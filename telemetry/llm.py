@@ -12,18 +12,17 @@ when capture is on (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` or
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from telemetry import _diagnostics, pipeline
+from telemetry._scope import Scope, argument, decorate
 from telemetry.scrub import scrub_text, truncate
 from telemetry.workflow import record_failure
 
@@ -70,7 +69,7 @@ def _capture_settings() -> tuple[bool, int]:
     return handle.settings.capture_message_content, handle.settings.max_content_chars
 
 
-class llm_call:
+class llm_call(Scope):
     """One LLM request: context manager (sync and async) and decorator.
 
     ``provider`` is ``gen_ai.provider.name`` (e.g. ``openai``, ``local``);
@@ -215,17 +214,6 @@ class llm_call:
             if self._span is not None:
                 self._span.end()
 
-    async def __aenter__(self) -> llm_call:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
-
     def _finish(self, exc: BaseException | None) -> None:
         duration = time.perf_counter() - self._started
         instruments = _get_instruments()
@@ -272,34 +260,15 @@ class llm_call:
             capture_content=self._capture,
             **self._request_attributes,
         )
-        takes_prompt = "prompt" in inspect.signature(func).parameters
-        signature = inspect.signature(func)
+        prompt_of = argument(func, "prompt")
 
         def fresh(args: tuple[Any, ...], kwargs: dict[str, Any]) -> llm_call:
-            prompt = self.prompt
-            if prompt is None and takes_prompt:
-                prompt = signature.bind_partial(*args, **kwargs).arguments.get("prompt")
+            prompt = self.prompt if self.prompt is not None else prompt_of(args, kwargs)
             return llm_call(prompt=prompt, **settings)
 
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                with fresh(args, kwargs) as call:
-                    result = await func(*args, **kwargs)
-                    call.record(**_usage_from(result))
-                    return result
-
-            return cast(F, run_async)
-
-        @functools.wraps(func)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            with fresh(args, kwargs) as call:
-                result = func(*args, **kwargs)
-                call.record(**_usage_from(result))
-                return result
-
-        return cast(F, run)
+        return decorate(
+            func, fresh, on_result=lambda call, result: call.record(**_usage_from(result))
+        )
 
 
 _USAGE_KEYS: Sequence[str] = ("input_tokens", "output_tokens", "response_model", "finish_reason")

@@ -10,17 +10,16 @@ unchanged.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from telemetry import _diagnostics, pipeline
+from telemetry._scope import Scope, argument, decorate
 from telemetry.context import Binding, bind, current_mapping
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,7 +65,7 @@ def record_failure(span: Span, exc: BaseException) -> str:
     return type(exc).__qualname__
 
 
-class _SpanScope:
+class _SpanScope(Scope):
     """Shared body of ``stage`` and ``workflow``: bind keys, open a span, close both."""
 
     _span_name: str
@@ -147,17 +146,6 @@ class stage(_SpanScope):
         finally:
             self._close(exc)
 
-    async def __aenter__(self) -> Span:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
-
     def _finish(self, exc: BaseException | None) -> None:
         duration = time.perf_counter() - self._started
         instruments = _get_instruments()
@@ -185,31 +173,13 @@ class stage(_SpanScope):
 
     def __call__(self, func: F) -> F:
         """Use as a decorator: each call of ``func`` runs as a fresh stage."""
-        takes_post_id = "post_id" in inspect.signature(func).parameters
-        signature = inspect.signature(func)
+        post_id_of = argument(func, "post_id")
 
         def fresh(args: tuple[Any, ...], kwargs: dict[str, Any]) -> stage:
-            post_id = self.post_id
-            if post_id is None and takes_post_id:
-                bound = signature.bind_partial(*args, **kwargs)
-                post_id = bound.arguments.get("post_id")
+            post_id = self.post_id if self.post_id is not None else post_id_of(args, kwargs)
             return stage(self.stage_id, post_id, attempt=self.attempt, **self._extra)
 
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                async with fresh(args, kwargs):
-                    return await func(*args, **kwargs)
-
-            return cast(F, run_async)
-
-        @functools.wraps(func)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            with fresh(args, kwargs):
-                return func(*args, **kwargs)
-
-        return cast(F, run)
+        return decorate(func, fresh)
 
 
 class workflow(_SpanScope):
@@ -233,17 +203,6 @@ class workflow(_SpanScope):
                 record_failure(self._span, exc)
         finally:
             self._close(exc)
-
-    async def __aenter__(self) -> Span:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
 
 def current_stage() -> str | None:

@@ -3,12 +3,14 @@
 The SDK's exporters do the work; this module only picks the protocol, derives
 per-signal URLs the way the OTLP specification says (``/v1/traces`` etc. for
 HTTP), and bounds every export by the configured timeout so a dead collector
-cannot hold the process.
+cannot hold the process. Exporter modules are imported on first use, so a
+process that writes only files never loads gRPC.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs.export import LogRecordExporter
@@ -17,11 +19,13 @@ if TYPE_CHECKING:
 
     from telemetry.config import Settings
 
-_HTTP_PATHS = {"traces": "v1/traces", "logs": "v1/logs", "metrics": "v1/metrics"}
-
-
-def _http_url(endpoint: str, signal: str) -> str:
-    return f"{endpoint.rstrip('/')}/{_HTTP_PATHS[signal]}"
+_BASE = "opentelemetry.exporter.otlp.proto"
+# signal -> (module under grpc/ and http/, class name, HTTP path)
+_EXPORTERS = {
+    "traces": ("trace_exporter", "OTLPSpanExporter", "v1/traces"),
+    "logs": ("_log_exporter", "OTLPLogExporter", "v1/logs"),
+    "metrics": ("metric_exporter", "OTLPMetricExporter", "v1/metrics"),
+}
 
 
 def _insecure(settings: Settings) -> bool:
@@ -30,67 +34,35 @@ def _insecure(settings: Settings) -> bool:
     return (settings.otlp_endpoint or "").startswith("http://")
 
 
+def _exporter(settings: Settings, signal: str) -> Any:
+    module_name, class_name, http_path = _EXPORTERS[signal]
+    endpoint = settings.otlp_endpoint or ""
+    common: dict[str, Any] = {
+        "headers": dict(settings.otlp_headers),
+        "timeout": settings.otlp_timeout_s,
+    }
+    if settings.otlp_protocol == "grpc":
+        module = importlib.import_module(f"{_BASE}.grpc.{module_name}")
+        return getattr(module, class_name)(
+            endpoint=endpoint, insecure=_insecure(settings), **common
+        )
+    module = importlib.import_module(f"{_BASE}.http.{module_name}")
+    return getattr(module, class_name)(endpoint=f"{endpoint.rstrip('/')}/{http_path}", **common)
+
+
 def span_exporter(settings: Settings) -> SpanExporter:
     """The OTLP span exporter for ``settings.otlp_protocol``."""
-    endpoint = settings.otlp_endpoint or ""
-    headers = dict(settings.otlp_headers)
-    if settings.otlp_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter(
-            endpoint=endpoint,
-            insecure=_insecure(settings),
-            headers=headers,
-            timeout=settings.otlp_timeout_s,
-        )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HTTPSpanExporter,
-    )
-
-    return HTTPSpanExporter(
-        endpoint=_http_url(endpoint, "traces"), headers=headers, timeout=settings.otlp_timeout_s
-    )
+    exporter: SpanExporter = _exporter(settings, "traces")
+    return exporter
 
 
 def log_exporter(settings: Settings) -> LogRecordExporter:
     """The OTLP log-record exporter for ``settings.otlp_protocol``."""
-    endpoint = settings.otlp_endpoint or ""
-    headers = dict(settings.otlp_headers)
-    if settings.otlp_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-
-        return OTLPLogExporter(
-            endpoint=endpoint,
-            insecure=_insecure(settings),
-            headers=headers,
-            timeout=settings.otlp_timeout_s,
-        )
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
-        OTLPLogExporter as HTTPLogExporter,
-    )
-
-    return HTTPLogExporter(
-        endpoint=_http_url(endpoint, "logs"), headers=headers, timeout=settings.otlp_timeout_s
-    )
+    exporter: LogRecordExporter = _exporter(settings, "logs")
+    return exporter
 
 
 def metric_exporter(settings: Settings) -> MetricExporter:
     """The OTLP metric exporter for ``settings.otlp_protocol``."""
-    endpoint = settings.otlp_endpoint or ""
-    headers = dict(settings.otlp_headers)
-    if settings.otlp_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        return OTLPMetricExporter(
-            endpoint=endpoint,
-            insecure=_insecure(settings),
-            headers=headers,
-            timeout=settings.otlp_timeout_s,
-        )
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-        OTLPMetricExporter as HTTPMetricExporter,
-    )
-
-    return HTTPMetricExporter(
-        endpoint=_http_url(endpoint, "metrics"), headers=headers, timeout=settings.otlp_timeout_s
-    )
+    exporter: MetricExporter = _exporter(settings, "metrics")
+    return exporter

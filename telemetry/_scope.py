@@ -1,0 +1,89 @@
+"""What ``stage``, ``workflow`` and ``llm_call`` share: one object that is a context
+manager (``with`` and ``async with``) and a decorator (sync and async functions).
+
+A subclass writes ``__enter__``/``__exit__`` once; the async forms call them (the
+telemetry work is synchronous and short), and :func:`decorate` runs each call of a
+decorated function in a fresh instance, so one decorated function can run in many
+tasks at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+F = TypeVar("F", bound=Callable[..., Any])
+CallArgs = Callable[[tuple[Any, ...], dict[str, Any]], Any]
+Fresh = Callable[[tuple[Any, ...], dict[str, Any]], "Scope"]
+
+
+class Scope:
+    """Base for objects used as ``with x:`` and ``async with x:``."""
+
+    def __enter__(self) -> Any:
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Any:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def argument(
+    func: Callable[..., Any], name: str
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    """A reader of ``func``'s argument ``name`` from a call's args (None when absent)."""
+    signature = inspect.signature(func)
+    if name not in signature.parameters:
+        return lambda args, kwargs: None
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return signature.bind_partial(*args, **kwargs).arguments.get(name)
+
+    return read
+
+
+def decorate(func: F, fresh: Fresh, on_result: Callable[[Any, Any], None] | None = None) -> F:
+    """Wrap ``func`` so each call runs inside ``fresh(args, kwargs)``.
+
+    ``on_result(scope_value, result)`` sees the function's result before the
+    scope closes (``llm_call`` records token usage from it).
+    """
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            async with fresh(args, kwargs) as value:
+                result = await func(*args, **kwargs)
+                if on_result is not None:
+                    on_result(value, result)
+                return result
+
+        return cast(F, run_async)
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with fresh(args, kwargs) as value:
+            result = func(*args, **kwargs)
+            if on_result is not None:
+                on_result(value, result)
+            return result
+
+    return cast(F, run)
