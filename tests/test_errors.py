@@ -214,3 +214,14 @@ def test_record_error_never_raises(telemetry_files: Start) -> None:
     with pytest.raises(ValueError, match="callable"):
         errors.register_state_provider("x", None)  # type: ignore[arg-type]
     run.finish()
+
+
+def test_flush_emits_held_error_events_without_waiting_for_the_window(
+    telemetry_files: Start,
+) -> None:
+    run = telemetry_files(error_dedup_window_s=3600.0)
+    errors.record_error(caught(load_post, "p1", 1))
+    errors.record_error(caught(load_post, "p2", 1))
+    assert run.handle.flush()
+    (event,) = _error_events(run.data_dir)  # read before shutdown
+    assert event.attributes["blog.error.count"] == 2
