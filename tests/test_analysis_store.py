@@ -144,7 +144,7 @@ def test_worker_processes_read_the_same_rows_as_one_process(
     (tmp_path / "traces.jsonl").write_bytes(b"".join(lines[:30]))
     with gzip.open(tmp_path / "traces-2026-01-01T00-00-00.000.jsonl.gz", "wb") as out:
         out.writelines(lines[30:])
-    query = "SELECT post_id, count(*), sum(duration_s) FROM spans GROUP BY 1 ORDER BY 1"
+    query = "SELECT post_id, count(*), sum(end_ns - start_ns) FROM spans GROUP BY 1 ORDER BY 1"
 
     con, _ = open_store(tmp_path, workers=1)
     serial = con.execute(query).fetchall()
@@ -194,23 +194,68 @@ def test_an_interrupted_read_keeps_what_it_committed_and_finishes_later(
     real_read = flatten.read_chunk
     calls = []
 
-    def failing_read(path: str, start: int, end: int | None) -> flatten.Chunk:
+    def failing_read(path: str, start: int, end: int | None) -> flatten.Chunk:  # two lines
         calls.append(start)
         if len(calls) == 3:
             raise KeyboardInterrupt  # the user pressed Ctrl-C half way
         return real_read(path, start, end)
 
     monkeypatch.setattr(store, "_CHUNK_BYTES", len(lines[0]) * 2 - 1)  # two lines a chunk
-    monkeypatch.setattr(store, "_COMMIT_BYTES", 1)
     monkeypatch.setattr(flatten, "read_chunk", failing_read)
     with pytest.raises(KeyboardInterrupt):
         open_store(tmp_path, workers=1)
     monkeypatch.setattr(flatten, "read_chunk", real_read)
     monkeypatch.setattr(store, "_PARALLEL_THRESHOLD", 1 << 40)
-    con = store._connect(tmp_path)  # what the interrupted run left: two chunks of 2 lines
+    con = store._connect(store.cache_for(tmp_path))  # what the interrupted run left
     assert con.execute("SELECT count(*) FROM spans").fetchone() == (40,)
     con.close()
     con, _ = open_store(tmp_path, workers=1)
     rows = con.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchone()
     con.close()
     assert rows == (120, 120)
+
+
+def _part_count(directory: Path) -> int:
+    return len(list((directory / store.CACHE_DIR / "spans").glob("*.parquet")))
+
+
+def test_many_small_reads_are_merged_into_one_part(tmp_path: Path) -> None:
+    live = tmp_path / "traces.jsonl"
+    live.write_bytes(_span_line(1))
+    for i in range(1, 40):
+        assert _count(tmp_path)[0] == i
+        with live.open("ab") as out:
+            out.write(_span_line(1, first=i * 10))
+    assert _count(tmp_path)[0] == 40
+    assert _part_count(tmp_path) <= 17
+
+
+def test_a_merge_cut_short_leaves_no_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from telemetry.analysis import parts
+
+    monkeypatch.setattr(parts, "_MAX_PARTS", 1000)
+    live = tmp_path / "traces.jsonl"
+    for i in range(20):
+        with live.open("ab") as out:
+            out.write(_span_line(2, first=i * 10))
+        _count(tmp_path)
+    assert _part_count(tmp_path) == 20
+
+    monkeypatch.setattr(parts, "_MAX_PARTS", 16)
+
+    real_unlink = Path.unlink
+
+    def power_cut(self: Path, missing_ok: bool = False) -> None:
+        if self.suffix == ".parquet":
+            raise KeyboardInterrupt
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", power_cut)  # the merged part is written, no more
+    with pytest.raises(KeyboardInterrupt):
+        _count(tmp_path)
+    monkeypatch.undo()
+    assert _part_count(tmp_path) == 21
+    assert _count(tmp_path)[0] == 40
+    assert _part_count(tmp_path) == 1

@@ -26,27 +26,16 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from telemetry.analysis.schema import LOG_PROMOTED, SPAN_PROMOTED
+from telemetry.analysis.schema import (
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    LOG_FIELDS,
+    LOG_PROMOTED,
+    METRIC_FIELDS,
+    SPAN_FIELDS,
+    SPAN_PROMOTED,
+)
 from telemetry.analysis.sources import open_bytes
-
-SPAN_FIELDS: tuple[str, ...] = (
-    "trace_id", "span_id", "parent_span_id", "name", "kind", "start", "end",
-    "status_code", "status_message", "service_name", "scope_name", "attributes", "events",
-)  # fmt: skip
-LOG_FIELDS: tuple[str, ...] = (
-    "time", "observed_time", "severity_number", "severity_text", "body", "trace_id",
-    "span_id", "service_name", "scope_name", "attributes",
-)  # fmt: skip
-METRIC_FIELDS: tuple[str, ...] = (
-    "name", "unit", "type", "time", "value", "count", "sum", "max", "service_name",
-    "attributes",
-)  # fmt: skip
-
-# Arrow types of the columns; timestamps stay text here (OTLP/JSON writes 64-bit
-# integers as strings, some writers as numbers) and are cast by DuckDB.
-_INT_COLUMNS = frozenset({"kind", "status_code", "severity_number", "count"})
-_FLOAT_COLUMNS = frozenset({"value", "sum", "max"})
-
 
 # Promoted attributes become columns ``p_<column>`` holding the value's text.
 _SPAN_INDEX = {key: i for i, key in enumerate(SPAN_PROMOTED.values())}
@@ -109,9 +98,9 @@ def _columns(names: tuple[str, ...]) -> dict[str, list[Any]]:
 
 
 def _array(name: str, values: list[Any]) -> pa.Array:
-    if name in _INT_COLUMNS:
+    if name in INT_COLUMNS:
         return pa.array(values, type=pa.int64())
-    if name in _FLOAT_COLUMNS:
+    if name in FLOAT_COLUMNS:
         return pa.array(values, type=pa.float64())
     try:
         return pa.array(values, type=pa.string())

@@ -7,6 +7,24 @@ stay in the ``attributes`` JSON column for the post and trace views.
 
 from __future__ import annotations
 
+# The raw columns the reader writes, per signal (``p_<column>`` for each promoted one).
+SPAN_FIELDS: tuple[str, ...] = (
+    "trace_id", "span_id", "parent_span_id", "name", "kind", "start", "end",
+    "status_code", "status_message", "service_name", "scope_name", "attributes", "events",
+)  # fmt: skip
+LOG_FIELDS: tuple[str, ...] = (
+    "time", "observed_time", "severity_number", "severity_text", "body", "trace_id",
+    "span_id", "service_name", "scope_name", "attributes",
+)  # fmt: skip
+METRIC_FIELDS: tuple[str, ...] = (
+    "name", "unit", "type", "time", "value", "count", "sum", "max", "service_name",
+    "attributes",
+)  # fmt: skip
+# Their types; timestamps stay text (OTLP/JSON writes 64-bit integers as strings,
+# some writers as numbers) and are cast when read.
+INT_COLUMNS = frozenset({"kind", "status_code", "severity_number", "count"})
+FLOAT_COLUMNS = frozenset({"value", "sum", "max"})
+
 # column -> attribute key
 SPAN_PROMOTED: dict[str, str] = {
     "post_id": "post_id",
@@ -37,6 +55,7 @@ LOG_PROMOTED: dict[str, str] = {
     "error_post_ids": "blog.error.post_ids",  # an OTLP arrayValue, kept as its JSON
     "error_stage_ids": "blog.error.stage_ids",
 }
+# promoted columns read as integers
 INTEGER_COLUMNS = frozenset(
     {"input_tokens", "output_tokens", "prompt_chars", "error_count", "error_first_ns"}
 )

@@ -1,15 +1,16 @@
-"""The analysis cache: flat DuckDB tables of every span, log record and metric point.
+"""The analysis cache: flat tables of every span, log record and metric point.
 
-``open_store(directory)`` opens ``<directory>/.telemetry-cache/analysis.duckdb`` and
-brings it up to date with the file set before any report runs: only files it has
-not seen and bytes appended to the live files since the last run are flattened
-(``flatten.py``); rows of files that retention has deleted are dropped. Rows and
-the read offsets are committed in one transaction, so an interrupted run leaves
-the cache as it was. Large first reads are flattened by worker processes, one per
-core, in chunks of a few megabytes, so memory stays bounded whatever the size.
+``open_store(directory)`` brings ``<directory>/.telemetry-cache/`` up to date with
+the file set before any report runs: only files it has not seen and bytes
+appended to the live files since the last run are flattened (``flatten.py``),
+by worker processes (one per core) for large reads, each writing its rows as
+Parquet parts (``parts.py``); parts of files that retention deleted are dropped.
+``state.duckdb`` keeps, per source file, the content offset read so far,
+committed after the part holding those rows is in place.
 
-Tables: ``spans``, ``logs``, ``metrics`` (one row per item, with the attributes the
-reports use promoted to columns and all attributes kept as JSON) and ``sources``.
+The connection it returns has views ``spans``, ``logs`` and ``metrics`` over the
+parts (one row per item, typed, with the attributes the reports use as columns
+and all attributes as JSON text) and the table ``sources``.
 """
 
 from __future__ import annotations
@@ -17,30 +18,37 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 
-from telemetry.analysis import sources
-from telemetry.analysis.schema import INTEGER_COLUMNS, LOG_PROMOTED, SPAN_PROMOTED
+from telemetry.analysis import parts, sources
+from telemetry.analysis.parts import Written
+from telemetry.analysis.schema import (
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    INTEGER_COLUMNS,
+    LOG_FIELDS,
+    LOG_PROMOTED,
+    METRIC_FIELDS,
+    SPAN_FIELDS,
+    SPAN_PROMOTED,
+)
 from telemetry.analysis.sources import Segment, SourceFile
 
-if TYPE_CHECKING:
-    from telemetry.analysis.flatten import Chunk
-
 CACHE_DIR = ".telemetry-cache"
-_SCHEMA_VERSION = 5
+_SCHEMA_VERSION = 6
 _CHUNK_BYTES = 8 << 20
 # Below this many new bytes a worker pool costs more than it saves.
 _PARALLEL_THRESHOLD = 24 << 20
 _LOCK_WAIT_S = 30.0
 _MEMORY_LIMIT = "512MB"
-_COMMIT_BYTES = 64 << 20
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -74,31 +82,12 @@ class _Source:
     corrupt: int = 0
 
 
-def _column_types(promoted: dict[str, str]) -> str:
-    return ", ".join(
-        f"{col} {'BIGINT' if col in INTEGER_COLUMNS else 'VARCHAR'}" for col in promoted
-    )
-
-
-_DDL = f"""
+_DDL = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS sources (
     id INTEGER PRIMARY KEY, identity VARCHAR UNIQUE, path VARCHAR, inode BIGINT,
     size BIGINT, mtime_ns BIGINT, "offset" BIGINT, complete BOOLEAN,
     lines BIGINT, corrupt BIGINT);
-CREATE TABLE IF NOT EXISTS spans (
-    source_id INTEGER, trace_id VARCHAR, span_id VARCHAR, parent_span_id VARCHAR,
-    name VARCHAR, kind TINYINT, start_ns BIGINT, end_ns BIGINT, duration_s DOUBLE,
-    status_code TINYINT, status_message VARCHAR, service_name VARCHAR, scope_name VARCHAR,
-    attributes VARCHAR, events VARCHAR, {_column_types(SPAN_PROMOTED)});
-CREATE TABLE IF NOT EXISTS logs (
-    source_id INTEGER, time_ns BIGINT, severity_number TINYINT, severity_text VARCHAR,
-    body VARCHAR, trace_id VARCHAR, span_id VARCHAR, service_name VARCHAR,
-    scope_name VARCHAR, attributes VARCHAR, {_column_types(LOG_PROMOTED)});
-CREATE TABLE IF NOT EXISTS metrics (
-    source_id INTEGER, name VARCHAR, unit VARCHAR, type VARCHAR, time_ns BIGINT,
-    value DOUBLE, count BIGINT, sum DOUBLE, max DOUBLE, service_name VARCHAR,
-    attributes VARCHAR);
 """
 
 
@@ -112,64 +101,106 @@ def _promote(promoted: dict[str, str]) -> str:
     )
 
 
-def _insert_sql() -> dict[str, str]:
-    return {
-        "spans": f"""
-            INSERT INTO spans SELECT $source, trace_id, span_id, parent_span_id, name, kind,
-                s, e, (e - s) / 1e9, status_code, status_message, service_name, scope_name,
-                attributes, events, {_promote(SPAN_PROMOTED)}
-            FROM (SELECT *, TRY_CAST("start" AS BIGINT) AS s, TRY_CAST("end" AS BIGINT) AS e
-                  FROM chunk)""",
-        "logs": f"""
-            INSERT INTO logs SELECT $source,
-                coalesce(nullif(TRY_CAST("time" AS BIGINT), 0), TRY_CAST(observed_time AS BIGINT)),
-                severity_number, severity_text, body, trace_id, span_id, service_name,
-                scope_name, attributes, {_promote(LOG_PROMOTED)}
-            FROM chunk""",
-        "metrics": """
-            INSERT INTO metrics SELECT $source, name, unit, type, TRY_CAST("time" AS BIGINT),
-                value, count, sum, max, service_name, attributes FROM chunk""",
-    }
+# The typed views over the raw columns the reader wrote; ``{raw}`` is the parts.
+_VIEWS = {
+    "spans": f"""
+        SELECT source_id, trace_id, span_id, parent_span_id, name, kind::TINYINT AS kind,
+            s AS start_ns, e AS end_ns, (e - s) / 1e9 AS duration_s,
+            status_code::TINYINT AS status_code, status_message, service_name, scope_name,
+            attributes, events, {_promote(SPAN_PROMOTED)}
+        FROM (SELECT *, TRY_CAST("start" AS BIGINT) AS s, TRY_CAST("end" AS BIGINT) AS e
+              FROM {{raw}})""",
+    "logs": f"""
+        SELECT source_id,
+            coalesce(nullif(TRY_CAST("time" AS BIGINT), 0),
+                     TRY_CAST(observed_time AS BIGINT)) AS time_ns,
+            severity_number::TINYINT AS severity_number, severity_text, body, trace_id,
+            span_id, service_name, scope_name, attributes, {_promote(LOG_PROMOTED)}
+        FROM {{raw}}""",
+    "metrics": """
+        SELECT source_id, name, unit, type, TRY_CAST("time" AS BIGINT) AS time_ns, value,
+            count, sum, max, service_name, attributes
+        FROM {raw}""",
+}
+_RAW_COLUMNS = {
+    "spans": (*SPAN_FIELDS, *(f"p_{c}" for c in SPAN_PROMOTED)),
+    "logs": (*LOG_FIELDS, *(f"p_{c}" for c in LOG_PROMOTED)),
+    "metrics": METRIC_FIELDS,
+}
 
 
-_INSERT = _insert_sql()
+def _empty_raw(signal: str) -> str:
+    """A relation with the raw columns and no rows, for a signal without parts yet."""
+    columns = ["NULL::INTEGER AS source_id"]
+    for name in _RAW_COLUMNS[signal]:
+        kind = "BIGINT" if name in INT_COLUMNS else "DOUBLE" if name in FLOAT_COLUMNS else "VARCHAR"
+        columns.append(f'NULL::{kind} AS "{name}"')
+    return f"(SELECT {', '.join(columns)} WHERE FALSE)"
 
 
-def cache_path(directory: Path) -> Path:
-    return directory / CACHE_DIR / "analysis.duckdb"
+@dataclass
+class Cache:
+    """Where a file set's cache lives."""
+
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.duckdb"
 
 
-def _connect(directory: Path) -> duckdb.DuckDBPyConnection:
-    """Open the cache, waiting for another ``telemetry`` process that holds its lock."""
-    path = cache_path(directory)
+def cache_for(directory: Path) -> Cache:
+    """The cache folder of ``directory``; a temporary one if the data folder is read-only."""
+    root = directory / CACHE_DIR
     try:
-        path.parent.mkdir(exist_ok=True)
+        root.mkdir(exist_ok=True)
+        probe = root / ".writable"
+        probe.touch()
+        probe.unlink()
     except OSError:
-        return duckdb.connect()  # read-only data directory: a cache for this run only
+        root = Path(tempfile.mkdtemp(prefix="telemetry-cache-"))
+    return Cache(root)
+
+
+def _connect(cache: Cache) -> duckdb.DuckDBPyConnection:
+    """Open the cache's state, waiting for another ``telemetry`` process holding it."""
     deadline = time.monotonic() + _LOCK_WAIT_S
     while True:
         try:
-            con = duckdb.connect(str(path))
+            con = duckdb.connect(str(cache.state))
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise StoreError(f"cannot open the analysis cache {path}: {exc}") from exc
+                raise StoreError(f"cannot open the analysis cache {cache.state}: {exc}") from exc
             time.sleep(0.2)
     # Bounded memory whatever the file set's size: DuckDB spills to the cache folder.
     con.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
-    con.execute(f"SET temp_directory = '{path.parent / 'spill'}'")
+    con.execute(f"SET temp_directory = '{cache.root / 'spill'}'")
     version = None
-    try:
+    with contextlib.suppress(duckdb.CatalogException):
         row = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         version = row[0] if row else None
-    except duckdb.CatalogException:
-        pass
     if version != str(_SCHEMA_VERSION):
-        for table in ("spans", "logs", "metrics", "sources", "meta"):
+        for table in ("sources", "meta"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
+        for signal in parts.SIGNALS:
+            shutil.rmtree(cache.root / signal, ignore_errors=True)
         con.execute(_DDL)
         con.execute("INSERT INTO meta VALUES ('schema', ?)", [str(_SCHEMA_VERSION)])
+    create_views(con, cache)
     return con
+
+
+def create_views(con: duckdb.DuckDBPyConnection, cache: Cache) -> None:
+    """(Re)define ``spans``, ``logs`` and ``metrics`` over the parts there are now."""
+    for signal, body in _VIEWS.items():
+        files = [str(p.path) for p in parts.list_parts(cache.root, signal)]
+        if files:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            raw = f"read_parquet([{listed}])"
+        else:
+            raw = _empty_raw(signal)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {signal} AS {body.format(raw=raw)}")
 
 
 def open_store(
@@ -178,9 +209,10 @@ def open_store(
     """Open the cache for ``directory`` and read whatever is new in the file set."""
     if not directory.is_dir():
         raise StoreError(f"no telemetry data directory at {directory}")
-    con = _connect(directory)
+    cache = cache_for(directory)
+    con = _connect(cache)
     try:
-        stats = sync(con, directory, progress=progress, workers=workers)
+        stats = sync(con, cache, directory, progress=progress, workers=workers)
     except BaseException:
         con.close()
         raise
@@ -255,6 +287,7 @@ def _plan(con: duckdb.DuckDBPyConnection, directory: Path) -> tuple[list[_Plan],
 
 def sync(
     con: duckdb.DuckDBPyConnection,
+    cache: Cache,
     directory: Path,
     *,
     progress: ProgressCallback | None = None,
@@ -262,58 +295,48 @@ def sync(
 ) -> SyncStats:
     """Flatten what is new under ``directory`` into the cache.
 
-    Rows are committed together with the read offsets they advance, every few
-    tens of megabytes, so an interrupted run leaves a consistent cache (the rest
-    is read next time) and uncommitted rows never pile up in memory.
+    A part is written before the offset that accounts for it is committed; on
+    the way in, parts no committed offset accounts for (a run that stopped half
+    way) are deleted, so the cache never counts a line twice or misses one.
     """
     started = time.perf_counter()
+    committed = {s.id: s.offset for s in _load_sources(con)}
+    parts.clean(cache.root, committed)
     plans, vanished = _plan(con, directory)
     stats = SyncStats()
     total = sum(_segment_bytes(p) for p in plans)
     with _transaction(con):
         for source_id in vanished:
-            _drop_rows(con, source_id, forget=True)
+            con.execute("DELETE FROM sources WHERE id = ?", [source_id])
         for plan in plans:
-            if plan.reset:
-                _drop_rows(con, plan.source.id, forget=False)
-            if not plan.segments:  # known content under a new name (compressed backup)
+            if plan.reset or not plan.segments:
                 _save_source(con, plan.source)
+    for source_id in vanished:
+        parts.drop_source(cache.root, source_id)
+    for plan in plans:
+        if plan.reset:
+            parts.drop_source(cache.root, plan.source.id)
     remaining = {id(plan): len(plan.segments) for plan in plans}
     done = 0
-    uncommitted = 0
-    con.begin()
-    try:
-        for plan, chunk in _run(plans, total, workers):
-            done += chunk.bytes_read
-            stats.bytes_read += chunk.bytes_read
-            stats.lines += chunk.lines
-            if chunk.corrupt:
-                key = plan.file.path.name
-                stats.corrupt[key] = stats.corrupt.get(key, 0) + chunk.corrupt
-            source = plan.source
-            source.offset += chunk.bytes_read
-            source.lines += chunk.lines
-            source.corrupt += chunk.corrupt
-            remaining[id(plan)] -= 1
-            source.complete = remaining[id(plan)] == 0 and plan.end is None
-            for signal, table in chunk.tables.items():
-                con.register("chunk", table)
-                try:
-                    con.execute(_INSERT[signal], {"source": source.id})
-                finally:
-                    con.unregister("chunk")
+    for plan, written in _run(plans, cache, total, workers):
+        done += written.bytes_read
+        stats.bytes_read += written.bytes_read
+        stats.lines += written.lines
+        if written.corrupt:
+            key = plan.file.path.name
+            stats.corrupt[key] = stats.corrupt.get(key, 0) + written.corrupt
+        source = plan.source
+        source.offset += written.bytes_read
+        source.lines += written.lines
+        source.corrupt += written.corrupt
+        remaining[id(plan)] -= 1
+        source.complete = remaining[id(plan)] == 0 and plan.end is None
+        with _transaction(con):
             _save_source(con, source)
-            uncommitted += chunk.bytes_read
-            if uncommitted >= _COMMIT_BYTES:
-                con.commit()
-                con.begin()
-                uncommitted = 0
-            if progress is not None:
-                progress(done, total)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+        if progress is not None:
+            progress(done, total)
+    _compact(con, cache)
+    create_views(con, cache)
     stats.files = sum(1 for p in plans if p.segments)
     stats.seconds = time.perf_counter() - started
     return stats
@@ -330,23 +353,27 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.commit()
 
 
+def _compact(con: duckdb.DuckDBPyConnection, cache: Cache) -> None:
+    """Merge sources' many small parts into one each (written first, then the rest go)."""
+    for signal, group in parts.to_compact(cache.root):
+        target = parts.merged_path(cache.root, signal, group)
+        partial = target.with_name(target.name + ".tmp")
+        listed = ", ".join("'" + str(p.path).replace("'", "''") + "'" for p in group)
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet([{listed}])) TO "
+            f"'{str(partial).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        os.replace(partial, target)
+        for part in group:
+            part.path.unlink(missing_ok=True)
+
+
 def _segment_bytes(plan: _Plan) -> int:
     size = 0
     for segment in plan.segments:
         end = segment.end if segment.end is not None else plan.file.size
         size += max(end - segment.start, 0)
     return size
-
-
-def _drop_rows(con: duckdb.DuckDBPyConnection, source_id: int, *, forget: bool) -> None:
-    for table in ("spans", "logs", "metrics"):
-        con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
-    if forget:
-        con.execute("DELETE FROM sources WHERE id = ?", [source_id])
-    else:
-        con.execute(
-            'UPDATE sources SET "offset" = 0, lines = 0, corrupt = 0 WHERE id = ?', [source_id]
-        )
 
 
 def _save_source(con: duckdb.DuckDBPyConnection, s: _Source) -> None:
@@ -361,37 +388,46 @@ def _save_source(con: duckdb.DuckDBPyConnection, s: _Source) -> None:
     )
 
 
-def _run(plans: list[_Plan], total: int, workers: int | None) -> Iterator[tuple[_Plan, Chunk]]:
-    """Flatten every segment, in order; in worker processes when there is a lot to read."""
-    from telemetry.analysis.flatten import read_chunk  # Arrow: only when there is reading
-
+def _run(
+    plans: list[_Plan], cache: Cache, total: int, workers: int | None
+) -> Iterator[tuple[_Plan, Written]]:
+    """Flatten every segment into parts, in order; in worker processes for large reads."""
     jobs = [(plan, segment) for plan in plans for segment in plan.segments]
     n = workers if workers is not None else (os.cpu_count() or 1)
     if total < _PARALLEL_THRESHOLD or n < 2 or len(jobs) < 2:
         for plan, segment in jobs:
-            yield plan, read_chunk(str(segment.path), segment.start, segment.end)
+            yield plan, _write(plan, segment, cache)
         return
-    # fork: the workers start before this run has used DuckDB or Arrow, and unlike
+    # fork: the workers start before this run has used Arrow, and unlike
     # spawn/forkserver it does not re-run the caller's __main__ or pay imports again.
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
-        pending: list[tuple[_Plan, Future[Chunk]]] = []
+        pending: list[tuple[_Plan, Future[Written]]] = []
         queue = iter(jobs)
-        # At most two chunks per worker in flight: memory stays bounded.
+        # A few chunks per worker in flight: memory stays bounded.
         for plan, segment in queue:
-            pending.append((plan, _submit(pool, segment)))
+            pending.append((plan, _submit(pool, plan, segment, cache)))
             if len(pending) >= 2 * n:
                 break
         while pending:
             plan, future = pending.pop(0)
-            chunk = future.result()
+            written = future.result()
             nxt = next(queue, None)
             if nxt is not None:
-                pending.append((nxt[0], _submit(pool, nxt[1])))
-            yield plan, chunk
+                pending.append((nxt[0], _submit(pool, nxt[0], nxt[1], cache)))
+            yield plan, written
 
 
-def _submit(pool: ProcessPoolExecutor, segment: Segment) -> Future[Chunk]:
-    from telemetry.analysis.flatten import read_chunk
+def _write(plan: _Plan, segment: Segment, cache: Cache) -> Written:
+    return parts.write_segment(
+        str(segment.path), segment.start, segment.end, str(cache.root), plan.source.id
+    )
 
-    return pool.submit(read_chunk, str(segment.path), segment.start, segment.end)
+
+def _submit(
+    pool: ProcessPoolExecutor, plan: _Plan, segment: Segment, cache: Cache
+) -> Future[Written]:
+    return pool.submit(
+        parts.write_segment, str(segment.path), segment.start, segment.end,
+        str(cache.root), plan.source.id,
+    )  # fmt: skip
