@@ -146,6 +146,11 @@ def print_summary(summary: RunSummary, handle: telemetry.Telemetry, out: TextIO)
             out.write(f"  {count.count:>6} {count.signal:<14} {names}\n")
         if not flushed:
             out.write("  (the flush timed out, so these counts may be partial)\n")
+        out.write(
+            f"  ask them: telemetry report stages|queries|llm|errors --dir {data_dir}\n"
+            f"            telemetry post {summary.results[0].post_id if summary.results else 'ID'}"
+            f" --dir {data_dir}\n"
+        )
     else:
         out.write("\nlocal telemetry files are off (TELEMETRY_FILES=false or OTEL_SDK_DISABLED)\n")
     if handle.enabled and handle.settings.otlp_endpoint:

@@ -61,6 +61,16 @@ def _plain(column: Column, value: Any) -> Any:
     return value
 
 
+_PIPE_WIDTH = 200
+
+
+def _console(out: TextIO) -> Console:
+    """A console for ``out``: the terminal's width, or a wide page when piped to a file."""
+    isatty = getattr(out, "isatty", None)
+    interactive = bool(isatty and isatty())
+    return Console(file=out, width=None if interactive else _PIPE_WIDTH)
+
+
 def write(result: Result, fmt: str, out: TextIO, console: Console | None = None) -> None:
     """Print ``result`` to ``out`` in ``fmt`` (one of FORMATS)."""
     if fmt == "json":
@@ -77,12 +87,13 @@ def write(result: Result, fmt: str, out: TextIO, console: Console | None = None)
             cells = zip(result.columns, row, strict=True)
             writer.writerow(["" if v is None else _plain(c, v) for c, v in cells])
     elif fmt == "table":
-        console = console or Console(file=out)
+        console = console or _console(out)
         table = Table(title=result.title, title_justify="left")
         for column in result.columns:
             numeric = column.kind in ("int", "float", "seconds")
+            # figures and times never break mid-value; free text folds
             table.add_column(column.name, justify="right" if numeric else "left",
-                             overflow="fold")
+                             no_wrap=numeric or column.kind == "time", overflow="fold")
         for row in result.rows:
             table.add_row(*(_cell(c, v) for c, v in zip(result.columns, row, strict=True)))
         console.print(table)
