@@ -43,12 +43,13 @@ from telemetry.analysis.schema import (
 from telemetry.analysis.sources import Segment, SourceFile
 
 CACHE_DIR = ".telemetry-cache"
-_SCHEMA_VERSION = 6
+_SCHEMA_VERSION = 7
 _CHUNK_BYTES = 8 << 20
 # Below this many new bytes a worker pool costs more than it saves.
 _PARALLEL_THRESHOLD = 24 << 20
 _LOCK_WAIT_S = 30.0
 _MEMORY_LIMIT = "512MB"
+_COMMIT_EVERY_S = 1.0
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -318,6 +319,10 @@ def sync(
             parts.drop_source(cache.root, plan.source.id)
     remaining = {id(plan): len(plan.segments) for plan in plans}
     done = 0
+    # Offsets are committed about once a second, not per part: each commit waits for
+    # the disk, and the workers would wait for the commits.
+    last_commit = time.monotonic()
+    con.begin()
     for plan, written in _run(plans, cache, total, workers):
         done += written.bytes_read
         stats.bytes_read += written.bytes_read
@@ -331,10 +336,14 @@ def sync(
         source.corrupt += written.corrupt
         remaining[id(plan)] -= 1
         source.complete = remaining[id(plan)] == 0 and plan.end is None
-        with _transaction(con):
-            _save_source(con, source)
+        _save_source(con, source)
+        if time.monotonic() - last_commit > _COMMIT_EVERY_S:
+            con.commit()
+            con.begin()
+            last_commit = time.monotonic()
         if progress is not None:
             progress(done, total)
+    con.commit()
     _compact(con, cache)
     create_views(con, cache)
     stats.files = sum(1 for p in plans if p.segments)
