@@ -259,3 +259,16 @@ def test_a_merge_cut_short_leaves_no_duplicates(
     assert _part_count(tmp_path) == 21
     assert _count(tmp_path)[0] == 40
     assert _part_count(tmp_path) == 1
+
+
+def test_numbers_where_otlp_json_has_strings_are_read_too(tmp_path: Path) -> None:
+    request = orjson.loads(_span_line(1))
+    span = request["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["startTimeUnixNano"], span["endTimeUnixNano"] = 10**18, 10**18 + 2_000_000
+    span["attributes"].append({"key": "gen_ai.usage.input_tokens", "value": {"intValue": 812}})
+    (tmp_path / "traces.jsonl").write_bytes(orjson.dumps(request) + b"\n" + _span_line(1, 5))
+    con, stats = open_store(tmp_path)
+    rows = con.execute("SELECT duration_s, input_tokens FROM spans ORDER BY start_ns").fetchall()
+    con.close()
+    assert stats.corrupt == {}
+    assert rows == [(0.002, 812), (5e-06, None)]

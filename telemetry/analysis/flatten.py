@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from telemetry.analysis.schema import (
     FLOAT_COLUMNS,
@@ -32,6 +33,7 @@ from telemetry.analysis.schema import (
     METRIC_FIELDS,
     SPAN_FIELDS,
     SPAN_PROMOTED,
+    TEXT_INT_COLUMNS,
 )
 from telemetry.analysis.sources import open_bytes
 
@@ -98,6 +100,8 @@ def _columns(names: tuple[str, ...]) -> dict[str, list[Any]]:
 def _array(name: str, values: list[Any]) -> pa.Array:
     if name in INT_COLUMNS:
         return pa.array(values, type=pa.int64())
+    if name in TEXT_INT_COLUMNS:
+        return _integers(values)
     if name in FLOAT_COLUMNS:
         return pa.array(values, type=pa.float64())
     try:
@@ -105,6 +109,25 @@ def _array(name: str, values: list[Any]) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # A writer that used JSON numbers for 64-bit fields (allowed by protojson).
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _integers(values: list[Any]) -> pa.Array:
+    """Integers written as text (``"1796233904034360199"``) as an int64 column."""
+    try:
+        return pc.cast(pa.array(values, type=pa.string()), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pa.array([_integer(v) for v in values], type=pa.int64())
+
+
+def _integer(value: Any) -> int | None:
+    """One value of a column that did not cast at once: numbers, "12.0", junk (None)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return None
 
 
 def _service_name(resource: Any) -> str | None:

@@ -20,9 +20,13 @@ METRIC_FIELDS: tuple[str, ...] = (
     "name", "unit", "type", "time", "value", "count", "sum", "max", "service_name",
     "attributes",
 )  # fmt: skip
-# Their types; timestamps stay text (OTLP/JSON writes 64-bit integers as strings,
-# some writers as numbers) and are cast when read.
+# Their types: integers, 64-bit integers that OTLP/JSON writes as text (timestamps,
+# and the promoted integer attributes, parsed once by the reader), floats; text else.
 INT_COLUMNS = frozenset({"kind", "status_code", "severity_number", "count"})
+TEXT_INT_COLUMNS = frozenset(
+    {"start", "end", "time", "observed_time", "p_input_tokens", "p_output_tokens",
+     "p_prompt_chars", "p_error_count", "p_error_first_ns"}
+)  # fmt: skip
 FLOAT_COLUMNS = frozenset({"value", "sum", "max"})
 
 # column -> attribute key
@@ -55,7 +59,3 @@ LOG_PROMOTED: dict[str, str] = {
     "error_post_ids": "blog.error.post_ids",  # an OTLP arrayValue, kept as its JSON
     "error_stage_ids": "blog.error.stage_ids",
 }
-# promoted columns read as integers
-INTEGER_COLUMNS = frozenset(
-    {"input_tokens", "output_tokens", "prompt_chars", "error_count", "error_first_ns"}
-)

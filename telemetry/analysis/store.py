@@ -33,17 +33,17 @@ from telemetry.analysis.parts import Written
 from telemetry.analysis.schema import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
-    INTEGER_COLUMNS,
     LOG_FIELDS,
     LOG_PROMOTED,
     METRIC_FIELDS,
     SPAN_FIELDS,
     SPAN_PROMOTED,
+    TEXT_INT_COLUMNS,
 )
 from telemetry.analysis.sources import Segment, SourceFile
 
 CACHE_DIR = ".telemetry-cache"
-_SCHEMA_VERSION = 7
+_SCHEMA_VERSION = 8
 _CHUNK_BYTES = 8 << 20
 # Below this many new bytes a worker pool costs more than it saves.
 _PARALLEL_THRESHOLD = 24 << 20
@@ -93,34 +93,25 @@ CREATE TABLE IF NOT EXISTS sources (
 
 
 def _promote(promoted: dict[str, str]) -> str:
-    """SQL typing the ``p_<column>`` texts the reader pulled out of the attributes."""
-    return ", ".join(
-        f"TRY_CAST(TRY_CAST(p_{col} AS DOUBLE) AS BIGINT) AS {col}"
-        if col in INTEGER_COLUMNS
-        else f"p_{col} AS {col}"
-        for col in promoted
-    )
+    return ", ".join(f"p_{col} AS {col}" for col in promoted)
 
 
 # The typed views over the raw columns the reader wrote; ``{raw}`` is the parts.
 _VIEWS = {
     "spans": f"""
         SELECT source_id, trace_id, span_id, parent_span_id, name, kind::TINYINT AS kind,
-            s AS start_ns, e AS end_ns, (e - s) / 1e9 AS duration_s,
+            "start" AS start_ns, "end" AS end_ns, ("end" - "start") / 1e9 AS duration_s,
             status_code::TINYINT AS status_code, status_message, service_name, scope_name,
             attributes, events, {_promote(SPAN_PROMOTED)}
-        FROM (SELECT *, TRY_CAST("start" AS BIGINT) AS s, TRY_CAST("end" AS BIGINT) AS e
-              FROM {{raw}})""",
+        FROM {{raw}}""",
     "logs": f"""
-        SELECT source_id,
-            coalesce(nullif(TRY_CAST("time" AS BIGINT), 0),
-                     TRY_CAST(observed_time AS BIGINT)) AS time_ns,
+        SELECT source_id, coalesce(nullif("time", 0), observed_time) AS time_ns,
             severity_number::TINYINT AS severity_number, severity_text, body, trace_id,
             span_id, service_name, scope_name, attributes, {_promote(LOG_PROMOTED)}
         FROM {{raw}}""",
     "metrics": """
-        SELECT source_id, name, unit, type, TRY_CAST("time" AS BIGINT) AS time_ns, value,
-            count, sum, max, service_name, attributes
+        SELECT source_id, name, unit, type, "time" AS time_ns, value, count, sum, max,
+            service_name, attributes
         FROM {raw}""",
 }
 _RAW_COLUMNS = {
@@ -134,7 +125,8 @@ def _empty_raw(signal: str) -> str:
     """A relation with the raw columns and no rows, for a signal without parts yet."""
     columns = ["NULL::INTEGER AS source_id"]
     for name in _RAW_COLUMNS[signal]:
-        kind = "BIGINT" if name in INT_COLUMNS else "DOUBLE" if name in FLOAT_COLUMNS else "VARCHAR"
+        integer = name in INT_COLUMNS or name in TEXT_INT_COLUMNS
+        kind = "BIGINT" if integer else "DOUBLE" if name in FLOAT_COLUMNS else "VARCHAR"
         columns.append(f'NULL::{kind} AS "{name}"')
     return f"(SELECT {', '.join(columns)} WHERE FALSE)"
 
@@ -177,6 +169,7 @@ def _connect(cache: Cache) -> duckdb.DuckDBPyConnection:
     # Bounded memory whatever the file set's size: DuckDB spills to the cache folder.
     con.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
     con.execute(f"SET temp_directory = '{cache.root / 'spill'}'")
+    con.execute("SET parquet_metadata_cache = true")
     version = None
     with contextlib.suppress(duckdb.CatalogException):
         row = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
