@@ -45,8 +45,9 @@ from telemetry.analysis.sources import Segment, SourceFile
 CACHE_DIR = ".telemetry-cache"
 _SCHEMA_VERSION = 8
 _CHUNK_BYTES = 8 << 20
+_MIN_CHUNK_BYTES = 1 << 20
 # Below this many new bytes a worker pool costs more than it saves.
-_PARALLEL_THRESHOLD = 24 << 20
+_PARALLEL_THRESHOLD = 4 << 20
 _LOCK_WAIT_S = 30.0
 _MEMORY_LIMIT = "512MB"
 _COMMIT_EVERY_S = 1.0
@@ -299,6 +300,10 @@ def sync(
     plans, vanished = _plan(con, directory)
     stats = SyncStats()
     total = sum(_segment_bytes(p) for p in plans)
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if _PARALLEL_THRESHOLD <= total < _CHUNK_BYTES * 2 * n:
+        # A modest read (an appended live file): smaller chunks, so every core has one.
+        _resplit(plans, max(_MIN_CHUNK_BYTES, total // (2 * n)))
     with _transaction(con):
         for source_id in vanished:
             con.execute("DELETE FROM sources WHERE id = ?", [source_id])
@@ -368,6 +373,19 @@ def _compact(con: duckdb.DuckDBPyConnection, cache: Cache) -> None:
         os.replace(partial, target)
         for part in group:
             part.path.unlink(missing_ok=True)
+
+
+def _resplit(plans: list[_Plan], chunk_bytes: int) -> None:
+    for plan in plans:
+        if plan.file.compressed:
+            continue
+        plan.segments = [
+            piece
+            for segment in plan.segments
+            for piece in sources.split(
+                segment.path, segment.start, segment.end, plan.file.size, chunk_bytes
+            )
+        ]
 
 
 def _segment_bytes(plan: _Plan) -> int:
