@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from telemetry.logs import get_logger
     from telemetry.pipeline import Telemetry, active, setup
     from telemetry.resources import add_gauge, instrument_pool, record_cache
-    from telemetry.workflow import stage, workflow
+    from telemetry.stages import stage, workflow
 
 # Public name -> the module that defines it. Imported on first use (PEP 562), so
 # ``import telemetry`` stays cheap for the CLI, which needs none of the SDK.
@@ -49,8 +49,8 @@ _EXPORTS = {
     "record_error": "telemetry.errors",
     "register_state_provider": "telemetry.errors",
     "setup": "telemetry.pipeline",
-    "stage": "telemetry.workflow",
-    "workflow": "telemetry.workflow",
+    "stage": "telemetry.stages",
+    "workflow": "telemetry.stages",
     "wrap": "telemetry.context",
 }
 

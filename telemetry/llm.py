@@ -24,7 +24,7 @@ from opentelemetry.trace import Span, SpanKind
 from telemetry import _diagnostics, pipeline
 from telemetry._scope import Scope, argument, decorate
 from telemetry.scrub import scrub_text, truncate
-from telemetry.workflow import record_failure
+from telemetry.stages import record_failure
 
 F = TypeVar("F", bound=Callable[..., Any])
 

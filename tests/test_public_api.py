@@ -32,3 +32,15 @@ def test_importing_the_package_or_the_cli_loads_no_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_public_names_are_not_shadowed_by_submodules() -> None:
+    import pkgutil
+
+    for module in pkgutil.walk_packages(telemetry.__path__, "telemetry."):
+        __import__(module.name)
+    assert callable(telemetry.workflow) and callable(telemetry.stage)
+    assert not any(
+        name in {m.name.split(".")[1] for m in pkgutil.iter_modules(telemetry.__path__)}
+        for name in telemetry.__all__
+    )

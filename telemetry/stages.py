@@ -1,5 +1,7 @@
 """Workflow stages: ``stage()`` and ``workflow()``, sync, async and as decorators.
 
+(The module is ``stages`` so that ``telemetry.workflow`` stays the function.)
+
 ``with stage(post_id="p1", stage_id="draft"):`` binds the workflow keys, opens
 span ``stage draft`` (every span and log record inside carries both keys),
 counts the stage as active, logs ``stage.started`` / ``stage.completed`` /
@@ -38,7 +40,7 @@ class _Instruments:
         )
         from telemetry.logs import get_logger
 
-        self.log = get_logger("telemetry.workflow")
+        self.log = get_logger("telemetry.stages")
         self.generation = pipeline.generation()
 
 
