@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -201,9 +202,7 @@ def _add_spans(out: Flattened, request: dict[str, Any]) -> None:
                 service.append(svc)
                 scope.append(scope_name)
                 attributes = get("attributes")
-                attrs.append(
-                    _keyed(attributes, _SPAN_INDEX, promoted, row) if attributes else None
-                )
+                attrs.append(_keyed(attributes, _SPAN_INDEX, promoted, row) if attributes else None)
                 span_events = get("events")
                 events.append(orjson.dumps(span_events).decode() if span_events else None)
 
@@ -276,6 +275,234 @@ def _add_metrics(out: Flattened, request: dict[str, Any]) -> None:
                     c["attributes"].append(text)
 
 
+# -- the fast path: typed decoding of the usual shape ------------------------------------
+#
+# msgspec decodes a line straight into these classes, skipping every field no column
+# needs and keeping attribute lists and events as their raw JSON text, which measured
+# several times faster than building the whole dict tree with orjson and walking it.
+# The types are strict: a line of any other shape (numbers where OTLP/JSON writes
+# text, nulls, non-ASCII or escaped text that msgspec would not validate when it skips
+# a field) falls back to the dict walk below, so what is read and what counts as
+# corrupt is exactly the same either way.
+
+
+class _KeyValue(msgspec.Struct):
+    key: str
+    value: msgspec.Raw
+
+
+class _Attribute(msgspec.Struct):
+    key: str
+    value: dict[str, Any]
+
+
+class _Resource(msgspec.Struct):
+    attributes: list[_KeyValue] = []
+
+
+class _Scope(msgspec.Struct):
+    name: str | None = None
+
+
+class _Status(msgspec.Struct):
+    code: int = 0
+    message: str | None = None
+
+
+class _Span(msgspec.Struct):
+    traceId: str
+    spanId: str
+    startTimeUnixNano: str
+    parentSpanId: str | None = None
+    name: str | None = None
+    kind: int = 0
+    endTimeUnixNano: str | None = None
+    status: _Status | None = None
+    attributes: msgspec.Raw = msgspec.Raw()
+    events: msgspec.Raw = msgspec.Raw()
+
+
+class _ScopeSpans(msgspec.Struct):
+    scope: _Scope | None = None
+    spans: list[_Span] = []
+
+
+class _ResourceSpans(msgspec.Struct):
+    resource: _Resource | None = None
+    scopeSpans: list[_ScopeSpans] = []
+
+
+class _LogRecord(msgspec.Struct):
+    timeUnixNano: str | None = None
+    observedTimeUnixNano: str | None = None
+    severityNumber: int = 0
+    severityText: str | None = None
+    body: msgspec.Raw = msgspec.Raw()
+    traceId: str | None = None
+    spanId: str | None = None
+    attributes: msgspec.Raw = msgspec.Raw()
+
+
+class _ScopeLogs(msgspec.Struct):
+    scope: _Scope | None = None
+    logRecords: list[_LogRecord] = []
+
+
+class _ResourceLogs(msgspec.Struct):
+    resource: _Resource | None = None
+    scopeLogs: list[_ScopeLogs] = []
+
+
+class _Request(msgspec.Struct):
+    resourceSpans: list[_ResourceSpans] | msgspec.UnsetType = msgspec.UNSET
+    resourceLogs: list[_ResourceLogs] | msgspec.UnsetType = msgspec.UNSET
+
+
+class _StringBody(msgspec.Struct):
+    stringValue: str | None = None
+
+
+_decode_request = msgspec.json.Decoder(_Request).decode
+_decode_attributes = msgspec.json.Decoder(list[_Attribute]).decode
+_decode_body = msgspec.json.Decoder(_StringBody).decode
+_decode_any = msgspec.json.Decoder().decode
+
+
+def _fast_service_name(resource: _Resource | None) -> str | None:
+    if resource is None:
+        return None
+    for kv in resource.attributes:
+        if kv.key == "service.name":
+            return (_decode_any(kv.value) or {}).get("stringValue")
+    return None
+
+
+def _fast_keyed(
+    raw: msgspec.Raw, index: dict[str, int], promoted: list[list[Any]], row: int
+) -> str | None:
+    """``_keyed`` over an attribute list still in its raw JSON text, which is kept as is."""
+    if not raw:
+        return None
+    attributes = _decode_attributes(raw)
+    if not attributes:
+        return None
+    for kv in attributes:
+        position = index.get(kv.key)
+        if position is not None:
+            for scalar in kv.value.values():
+                promoted[position][row] = (
+                    orjson.dumps(scalar).decode() if type(scalar) is dict else scalar
+                )
+    return bytes(raw).decode()
+
+
+def _fast_events(raw: msgspec.Raw) -> str | None:
+    if not raw:
+        return None
+    text = bytes(raw).decode()
+    if text[0] == "[" and text[1] not in " \t\r\n]":
+        return text  # a list that is not empty
+    events = _decode_any(raw)
+    return orjson.dumps(events).decode() if events else None
+
+
+def _fast_spans(out: Flattened, request: list[_ResourceSpans]) -> None:
+    c = out.spans
+    trace_id, span_id, parent = c["trace_id"], c["span_id"], c["parent_span_id"]
+    name, kind, start, end = c["name"], c["kind"], c["start"], c["end"]
+    code, message, service, scope = (
+        c["status_code"], c["status_message"], c["service_name"], c["scope_name"],
+    )  # fmt: skip
+    attrs, events = c["attributes"], c["events"]
+    for resource_spans in request:
+        svc = _fast_service_name(resource_spans.resource)
+        for scope_spans in resource_spans.scopeSpans:
+            scope_name = scope_spans.scope.name if scope_spans.scope is not None else None
+            batch = scope_spans.spans
+            n = len(batch)
+            first = len(trace_id)
+            promoted = _promoted_columns(c, SPAN_PROMOTED, n)
+            service.extend([svc] * n)
+            scope.extend([scope_name] * n)
+            for row, span in enumerate(batch, first):
+                trace_id.append(span.traceId)
+                span_id.append(span.spanId)
+                parent.append(span.parentSpanId or None)
+                name.append(span.name)
+                kind.append(span.kind)
+                start.append(span.startTimeUnixNano)
+                end.append(span.endTimeUnixNano)
+                status = span.status
+                if status is None:
+                    code.append(0)
+                    message.append(None)
+                else:
+                    code.append(status.code)
+                    message.append(status.message)
+                attrs.append(_fast_keyed(span.attributes, _SPAN_INDEX, promoted, row))
+                events.append(_fast_events(span.events))
+
+
+def _fast_body(raw: msgspec.Raw) -> str | None:
+    if not raw:
+        return None
+    text = _decode_body(raw).stringValue
+    return text if text is not None else _body(_decode_any(raw))
+
+
+def _fast_logs(out: Flattened, request: list[_ResourceLogs]) -> None:
+    c = out.logs
+    time, observed, number, severity = (
+        c["time"], c["observed_time"], c["severity_number"], c["severity_text"],
+    )  # fmt: skip
+    body, trace_id, span_id = c["body"], c["trace_id"], c["span_id"]
+    service, scope, attrs = c["service_name"], c["scope_name"], c["attributes"]
+    for resource_logs in request:
+        svc = _fast_service_name(resource_logs.resource)
+        for scope_logs in resource_logs.scopeLogs:
+            scope_name = scope_logs.scope.name if scope_logs.scope is not None else None
+            batch = scope_logs.logRecords
+            n = len(batch)
+            first = len(time)
+            promoted = _promoted_columns(c, LOG_PROMOTED, n)
+            service.extend([svc] * n)
+            scope.extend([scope_name] * n)
+            for row, record in enumerate(batch, first):
+                time.append(record.timeUnixNano)
+                observed.append(record.observedTimeUnixNano)
+                number.append(record.severityNumber)
+                severity.append(record.severityText)
+                body.append(_fast_body(record.body))
+                trace_id.append(record.traceId or None)
+                span_id.append(record.spanId or None)
+                attrs.append(_fast_keyed(record.attributes, _LOG_INDEX, promoted, row))
+
+
+def _fast(out: Flattened, line: bytes) -> bool:
+    """Flatten ``line`` by the fast path; False (nothing added) if it must take the slow one."""
+    if not line.isascii() or b"\\u" in line:
+        return False
+    try:
+        request = _decode_request(line)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    before = _lengths(out)
+    try:
+        if request.resourceSpans is not msgspec.UNSET:
+            _fast_spans(out, request.resourceSpans)
+        elif request.resourceLogs is not msgspec.UNSET:
+            _fast_logs(out, request.resourceLogs)
+        else:
+            return False
+    except (
+        msgspec.DecodeError, msgspec.ValidationError, orjson.JSONDecodeError,
+        KeyError, TypeError, AttributeError, ValueError, IndexError,
+    ):  # fmt: skip
+        _truncate(out, before)
+        return False
+    return True
+
+
 _HANDLERS = (
     ("resourceSpans", _add_spans),
     ("resourceLogs", _add_logs),
@@ -286,31 +513,35 @@ _HANDLERS = (
 def flatten_lines(lines: Iterable[bytes], out: Flattened | None = None) -> Flattened:
     """Flatten complete lines (each one export request); count what cannot be read."""
     out = out if out is not None else Flattened()
-    loads = orjson.loads
     for line in lines:
         out.bytes_read += len(line)
         if not line.strip():
             continue
         out.lines += 1
-        try:
-            request = loads(line)
-            for key, handler in _HANDLERS:
-                if key in request:
-                    # Copy the lengths so a line that breaks half way adds nothing.
-                    before = _lengths(out)
-                    try:
-                        handler(out, request)
-                    except (KeyError, TypeError, AttributeError, ValueError):
-                        _truncate(out, before)
-                        raise
-                    break
-            else:
-                raise ValueError("not an OTLP export request")
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
-            out.corrupt += 1
+        if not _fast(out, line):
+            try:
+                _slow(out, line)
+            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
+                out.corrupt += 1
         if out.rows() >= _FREEZE_ROWS:
             out.freeze()
     return out
+
+
+def _slow(out: Flattened, line: bytes) -> None:
+    """Flatten ``line`` by walking its dicts; raise if it is not an export request."""
+    request = orjson.loads(line)
+    for key, handler in _HANDLERS:
+        if key in request:
+            # Copy the lengths so a line that breaks half way adds nothing.
+            before = _lengths(out)
+            try:
+                handler(out, request)
+            except (KeyError, TypeError, AttributeError, ValueError):
+                _truncate(out, before)
+                raise
+            return
+    raise ValueError("not an OTLP export request")
 
 
 def _lengths(out: Flattened) -> tuple[int, int, int]:
