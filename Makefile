@@ -22,6 +22,7 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check telemetry tests examples benchmarks
+	$(BIN)/ruff format --check telemetry tests examples benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

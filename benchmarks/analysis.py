@@ -68,8 +68,10 @@ def _step_baseline(directory: Path) -> None:
                         elif "blog.stage.outcome" in attrs:
                             stages[attrs["stage_id"]["stringValue"]].append(seconds)
                         elif "gen_ai.request.model" in attrs:
-                            key = (attrs["blog.llm.action"]["stringValue"],
-                                   attrs["gen_ai.request.model"]["stringValue"])
+                            key = (
+                                attrs["blog.llm.action"]["stringValue"],
+                                attrs["gen_ai.request.model"]["stringValue"],
+                            )
                             tokens_in = int(attrs["gen_ai.usage.input_tokens"]["intValue"])
                             tokens_out = int(attrs["gen_ai.usage.output_tokens"]["intValue"])
                             llm[key].append((seconds, tokens_in, tokens_out))
@@ -206,8 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logs", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="100,000 of each instead")
     parser.add_argument("--repeats", type=int, default=1, help="keep the best of N runs")
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="use (or create) the file set here instead of a temporary one")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="use (or create) the file set here instead of a temporary one",
+    )
     parser.add_argument("--step", choices=sorted(_STEPS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.step:

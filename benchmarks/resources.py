@@ -62,20 +62,26 @@ def run(repeats: int) -> dict[str, float]:
                 for hit in (True, False, True):
                     installed.record_cache(hit)
                 results["collection, built-in callbacks"] = _median_ms(
-                    reader.get_metrics_data, repeats)
+                    reader.get_metrics_data, repeats
+                )
 
                 installed.set_pending_tasks_callback(lambda: 3)
                 installed.add_gauge("app.queue.depth", lambda: 5)
                 installed.add_gauge("app.by_stage", lambda: [Observation(1, {"stage_id": "draft"})])
                 results["collection, + 3 app callbacks"] = _median_ms(
-                    reader.get_metrics_data, repeats)
+                    reader.get_metrics_data, repeats
+                )
                 provider.shutdown()
 
                 checker = health.HealthChecker(log_changes=False)
                 checker.register("database", health.database_check(pool))
                 redis_url = os.environ.get("REDIS_URL")
-                checker.register("cache", health.redis_check(redis_url) if redis_url
-                                 else health.cache_check(_LocalCache()))
+                checker.register(
+                    "cache",
+                    health.redis_check(redis_url)
+                    if redis_url
+                    else health.cache_check(_LocalCache()),
+                )
                 checker.register("disk", health.disk_check(tmp))
                 checker.register("memory", health.memory_check())
                 checker.register("llm", health.llm_check(lambda: {"models": 1}), critical=False)

@@ -27,15 +27,20 @@ STAGES = ("research", "outline", "draft", "edit", "publish")
 QUERIES = (
     ("SELECT", "posts", "SELECT id, title, body FROM posts WHERE id = %s"),
     ("UPDATE", "posts", "UPDATE posts SET body = %s, stage = %s WHERE id = %s"),
-    ("INSERT", "stage_runs",
-     "INSERT INTO stage_runs (post_id, stage_id, outcome) VALUES (%s, %s, %s)"),
+    (
+        "INSERT",
+        "stage_runs",
+        "INSERT INTO stage_runs (post_id, stage_id, outcome) VALUES (%s, %s, %s)",
+    ),
     ("SELECT", "sources", "SELECT url, excerpt FROM sources WHERE post_id = %s ORDER BY rank"),
 )
 MODELS = ("gpt-4o-mini", "claude-3-5-haiku")
 ERRORS = (
     ("TimeoutError", "LLM call timed out after 30 s"),
-    ("psycopg.errors.UniqueViolation",
-     'duplicate key value violates unique constraint "posts_pkey"'),
+    (
+        "psycopg.errors.UniqueViolation",
+        'duplicate key value violates unique constraint "posts_pkey"',
+    ),
     ("ValueError", "outline has no sections"),
 )
 
@@ -101,9 +106,20 @@ class _Workflow:
                 dur = int(rng.expovariate(1 / 4e6))
                 spans.append(
                     self._span(
-                        trace_id, self._hex(64), stage_span, f"{op} {table}", 3, t, t + dur,
-                        {**ctx, "db.system.name": "postgresql", "db.query.text": sql,
-                         "db.operation.name": op, "db.collection.name": table},
+                        trace_id,
+                        self._hex(64),
+                        stage_span,
+                        f"{op} {table}",
+                        3,
+                        t,
+                        t + dur,
+                        {
+                            **ctx,
+                            "db.system.name": "postgresql",
+                            "db.query.text": sql,
+                            "db.operation.name": op,
+                            "db.collection.name": table,
+                        },
                         error=None,
                     )
                 )
@@ -113,12 +129,22 @@ class _Workflow:
             error = ERRORS[0] if failed and rng.random() < 0.5 else None
             spans.append(
                 self._span(
-                    trace_id, self._hex(64), stage_span, f"chat {model}", 3, t, t + dur,
-                    {**ctx, "gen_ai.operation.name": "chat", "gen_ai.request.model": model,
-                     "gen_ai.usage.input_tokens": rng.randrange(200, 4000),
-                     "gen_ai.usage.output_tokens": rng.randrange(50, 1500),
-                     "blog.llm.action": f"{stage_id}.generate",
-                     "blog.llm.prompt_chars": rng.randrange(800, 16000)},
+                    trace_id,
+                    self._hex(64),
+                    stage_span,
+                    f"chat {model}",
+                    3,
+                    t,
+                    t + dur,
+                    {
+                        **ctx,
+                        "gen_ai.operation.name": "chat",
+                        "gen_ai.request.model": model,
+                        "gen_ai.usage.input_tokens": rng.randrange(200, 4000),
+                        "gen_ai.usage.output_tokens": rng.randrange(50, 1500),
+                        "blog.llm.action": f"{stage_id}.generate",
+                        "blog.llm.prompt_chars": rng.randrange(800, 16000),
+                    },
                     error=error,
                 )
             )
@@ -127,17 +153,34 @@ class _Workflow:
             if failed:
                 etype, message = error or ERRORS[1 + rng.randrange(2)]
                 logs.append(
-                    self._log(t, trace_id, stage_span, 17, "error", "stage.failed",
-                              {**ctx, "error.type": etype, "exception.type": etype,
-                               "exception.message": message,
-                               "exception.stacktrace": _STACK.format(etype, message),
-                               "blog.error.fingerprint": f"{zlib.crc32(etype.encode()):016x}"})
+                    self._log(
+                        t,
+                        trace_id,
+                        stage_span,
+                        17,
+                        "error",
+                        "stage.failed",
+                        {
+                            **ctx,
+                            "error.type": etype,
+                            "exception.type": etype,
+                            "exception.message": message,
+                            "exception.stacktrace": _STACK.format(etype, message),
+                            "blog.error.fingerprint": f"{zlib.crc32(etype.encode()):016x}",
+                        },
+                    )
                 )
             else:
                 logs.append(self._log(t, trace_id, stage_span, 9, "info", "stage.finished", ctx))
             spans.append(
                 self._span(
-                    trace_id, stage_span, "", f"stage {stage_id}", 1, stage_start, t,
+                    trace_id,
+                    stage_span,
+                    "",
+                    f"stage {stage_id}",
+                    1,
+                    stage_start,
+                    t,
                     {**ctx, "blog.stage.outcome": "error" if failed else "ok"},
                     error=(etype, message) if failed else None,
                 )
@@ -147,35 +190,64 @@ class _Workflow:
         return spans, logs
 
     def _span(
-        self, trace_id: str, span_id: str, parent: str, name: str, kind: int,
-        start: int, end: int, attributes: dict[str, object], error: tuple[str, str] | None,
+        self,
+        trace_id: str,
+        span_id: str,
+        parent: str,
+        name: str,
+        kind: int,
+        start: int,
+        end: int,
+        attributes: dict[str, object],
+        error: tuple[str, str] | None,
     ) -> dict[str, Any]:
         span: dict[str, Any] = {"traceId": trace_id, "spanId": span_id}
         if parent:
             span["parentSpanId"] = parent
         span.update(
-            flags=256, name=name, kind=kind, startTimeUnixNano=str(start),
-            endTimeUnixNano=str(end), attributes=_attrs(attributes),
+            flags=256,
+            name=name,
+            kind=kind,
+            startTimeUnixNano=str(start),
+            endTimeUnixNano=str(end),
+            attributes=_attrs(attributes),
         )
         if error is not None:
             span["attributes"].append(_attr("error.type", error[0]))
-            span["events"] = [{"timeUnixNano": str(end), "name": "exception",
-                               "attributes": _attrs({"exception.type": error[0],
-                                                     "exception.message": error[1]})}]
+            span["events"] = [
+                {
+                    "timeUnixNano": str(end),
+                    "name": "exception",
+                    "attributes": _attrs(
+                        {"exception.type": error[0], "exception.message": error[1]}
+                    ),
+                }
+            ]
             span["status"] = {"message": error[1], "code": 2}
         else:
             span["status"] = {}
         return span
 
     def _log(
-        self, t: int, trace_id: str, span_id: str, severity: int, text: str, event: str,
+        self,
+        t: int,
+        trace_id: str,
+        span_id: str,
+        severity: int,
+        text: str,
+        event: str,
         attributes: dict[str, object],
     ) -> dict[str, Any]:
         return {
-            "timeUnixNano": str(t), "observedTimeUnixNano": str(t + 1000),
-            "severityNumber": severity, "severityText": text,
-            "body": {"stringValue": event}, "attributes": _attrs(attributes),
-            "flags": 1, "traceId": trace_id, "spanId": span_id,
+            "timeUnixNano": str(t),
+            "observedTimeUnixNano": str(t + 1000),
+            "severityNumber": severity,
+            "severityText": text,
+            "body": {"stringValue": event},
+            "attributes": _attrs(attributes),
+            "flags": 1,
+            "traceId": trace_id,
+            "spanId": span_id,
         }
 
 

@@ -226,9 +226,7 @@ class _Deduplicator:
         self._pending: dict[str, _Pending] = {}
         self._thread: threading.Thread | None = None
 
-    def observe(
-        self, key: str, window_s: float, make: Callable[[], dict[str, Any]]
-    ) -> None:
+    def observe(self, key: str, window_s: float, make: Callable[[], dict[str, Any]]) -> None:
         now_ns = time.time_ns()
         post_id, stage_id = _workflow_keys()
         with self._lock:
@@ -414,4 +412,3 @@ def _record(exc: BaseException, span: Span, context: dict[str, Any]) -> str:
 
     _dedup.observe(fp, instruments.window_s, event_attributes)
     return fp
-

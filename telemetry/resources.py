@@ -180,42 +180,104 @@ class ResourceMetrics:
     def _register(self) -> None:
         m = self._meter
         gauge, updown = m.create_observable_gauge, m.create_observable_up_down_counter
-        gauge("system.cpu.utilization", [self._guard(self._system_cpu)], unit="1",
-              description="Fraction of CPU time not idle, all CPUs, since the last collection.")
-        updown("system.memory.usage", [self._guard(self._memory_usage)], unit="By",
-               description="Memory in use and free.")
-        gauge("system.memory.utilization", [self._guard(self._memory_utilization)], unit="1",
-              description="Fraction of memory in use and free.")
-        updown("system.filesystem.usage", [self._guard(self._filesystem_usage)], unit="By",
-               description="Space used and free on the data directory's and named filesystems.")
-        gauge("system.filesystem.utilization", [self._guard(self._filesystem_utilization)],
-              unit="1", description="Fraction of space used on each reported filesystem.")
-        gauge("process.cpu.utilization", [self._guard(self._process_cpu)], unit="1",
-              description="This process's CPU time since the last collection, per CPU.")
-        updown("process.memory.usage", [self._guard(self._process_memory)], unit="By",
-               description="Resident memory of this process.")
-        updown("process.thread.count", [self._guard(self._process_threads)], unit="{thread}",
-               description="Threads in this process.")
-        updown("process.unix.file_descriptor.count", [self._guard(self._process_fds)],
-               unit="{file_descriptor}", description="File descriptors open in this process.")
-        updown("db.client.connection.count", [self._guard(self._pool_connections)],
-               unit="{connection}", description="Pool connections by state (idle, used).")
-        updown("db.client.connection.max", [self._guard(self._pool_max)], unit="{connection}",
-               description="Most connections the pool allows.")
-        updown("db.client.connection.idle.min", [self._guard(self._pool_min)],
-               unit="{connection}", description="Connections the pool keeps open at least.")
-        updown("db.client.connection.pending_requests", [self._guard(self._pool_pending)],
-               unit="{request}", description="Requests waiting for a pool connection.")
+        gauge(
+            "system.cpu.utilization",
+            [self._guard(self._system_cpu)],
+            unit="1",
+            description="Fraction of CPU time not idle, all CPUs, since the last collection.",
+        )
+        updown(
+            "system.memory.usage",
+            [self._guard(self._memory_usage)],
+            unit="By",
+            description="Memory in use and free.",
+        )
+        gauge(
+            "system.memory.utilization",
+            [self._guard(self._memory_utilization)],
+            unit="1",
+            description="Fraction of memory in use and free.",
+        )
+        updown(
+            "system.filesystem.usage",
+            [self._guard(self._filesystem_usage)],
+            unit="By",
+            description="Space used and free on the data directory's and named filesystems.",
+        )
+        gauge(
+            "system.filesystem.utilization",
+            [self._guard(self._filesystem_utilization)],
+            unit="1",
+            description="Fraction of space used on each reported filesystem.",
+        )
+        gauge(
+            "process.cpu.utilization",
+            [self._guard(self._process_cpu)],
+            unit="1",
+            description="This process's CPU time since the last collection, per CPU.",
+        )
+        updown(
+            "process.memory.usage",
+            [self._guard(self._process_memory)],
+            unit="By",
+            description="Resident memory of this process.",
+        )
+        updown(
+            "process.thread.count",
+            [self._guard(self._process_threads)],
+            unit="{thread}",
+            description="Threads in this process.",
+        )
+        updown(
+            "process.unix.file_descriptor.count",
+            [self._guard(self._process_fds)],
+            unit="{file_descriptor}",
+            description="File descriptors open in this process.",
+        )
+        updown(
+            "db.client.connection.count",
+            [self._guard(self._pool_connections)],
+            unit="{connection}",
+            description="Pool connections by state (idle, used).",
+        )
+        updown(
+            "db.client.connection.max",
+            [self._guard(self._pool_max)],
+            unit="{connection}",
+            description="Most connections the pool allows.",
+        )
+        updown(
+            "db.client.connection.idle.min",
+            [self._guard(self._pool_min)],
+            unit="{connection}",
+            description="Connections the pool keeps open at least.",
+        )
+        updown(
+            "db.client.connection.pending_requests",
+            [self._guard(self._pool_pending)],
+            unit="{request}",
+            description="Requests waiting for a pool connection.",
+        )
         # observed, not added: counts made before setup() are kept (a counter's
         # add() on the API's proxy before the SDK exists goes nowhere)
         m.create_observable_counter(
-            "blog.cache.requests", [self._guard(self._cache_requests)], unit="{request}",
+            "blog.cache.requests",
+            [self._guard(self._cache_requests)],
+            unit="{request}",
             description="Cache lookups by result (hit, miss), since start.",
         )
-        gauge("blog.cache.hit_ratio", [self._guard(self._cache_hit_ratio)], unit="1",
-              description="Fraction of cache lookups that hit, since start.")
-        updown("blog.workflow.pending_tasks", [self._pending_tasks_callback], unit="{task}",
-               description="Workflow tasks waiting to run, as the application reports them.")
+        gauge(
+            "blog.cache.hit_ratio",
+            [self._guard(self._cache_hit_ratio)],
+            unit="1",
+            description="Fraction of cache lookups that hit, since start.",
+        )
+        updown(
+            "blog.workflow.pending_tasks",
+            [self._pending_tasks_callback],
+            unit="{task}",
+            description="Workflow tasks waiting to run, as the application reports them.",
+        )
 
     def _guard(
         self, read: Callable[[], Iterable[Observation]]

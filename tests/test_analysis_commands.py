@@ -126,7 +126,7 @@ def test_corrupt_lines_are_reported_once(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with open(data_dir / "traces.jsonl", "ab") as out:
-        out.write(b"\x00garbage\n{\"resourceSpans\": 3}\n")
+        out.write(b'\x00garbage\n{"resourceSpans": 3}\n')
     code, _, err = run(capsys, "report", "queries", "--dir", str(data_dir))
     assert code == 0
     assert "skipped 2 corrupt or unreadable lines in traces.jsonl" in err

@@ -179,10 +179,11 @@ def test_both_layouts_give_identical_reports(tmp_path: Path) -> None:
             [
                 # floats to the nanosecond: sums may add in another order
                 [tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows]
-                for rows in (f(connection, Window()).rows for f in (
-                    reports.errors, reports.queries, reports.stages, reports.llm))
+                for rows in (
+                    f(connection, Window()).rows
+                    for f in (reports.errors, reports.queries, reports.stages, reports.llm)
+                )
             ]
         )
         connection.close()
     assert results[0] == results[1]
-

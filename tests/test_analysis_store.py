@@ -26,8 +26,14 @@ def _span_line(n: int, first: int = 0, post: str = "p") -> bytes:
          "status": {}}
         for i in range(n)
     ]  # fmt: skip
-    request = {"resourceSpans": [{"resource": {"attributes": []},
-                                  "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}]}]}
+    request = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": []},
+                "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}],
+            }
+        ]
+    }
     return orjson.dumps(request) + b"\n"
 
 

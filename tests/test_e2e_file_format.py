@@ -82,8 +82,10 @@ def test_every_line_is_accepted_whole_by_a_collector(rotel: RotelCollector, data
     records = otlp_files.log_records(data_dir)
     metrics = otlp_files.metrics(data_dir)
     received = rotel.wait_for(
-        lambda r: (len(r.spans), len(r.logs), len(r.metric_descriptors))
-        >= (len(spans), len(records), len(metrics))
+        lambda r: (
+            (len(r.spans), len(r.logs), len(r.metric_descriptors))
+            >= (len(spans), len(records), len(metrics))
+        )
     )
     assert Counter((s.trace_id, s.span_id, s.parent_span_id, s.name) for s in received.spans) == (
         Counter((s.trace_id, s.span_id, s.parent_span_id, s.name) for s in spans)

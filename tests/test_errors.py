@@ -50,9 +50,7 @@ def test_volatile_parts_of_messages_are_normalised() -> None:
     assert errors.normalise_message(
         "post 'p-17' (id 4211, uuid 0b8f6a52-3f1e-4d7a-9a55-0c2f3b7e9d10) failed at "
         "0x7f3a2c001e80 after 2.5 s on 2026-12-03T15:04:05Z, request 9f86d081884c7d65"
-    ) == (
-        "post <str> (id <n>, uuid <uuid>) failed at <addr> after <n> s on <time>, request <hex>"
-    )
+    ) == ("post <str> (id <n>, uuid <uuid>) failed at <addr> after <n> s on <time>, request <hex>")
     assert errors.normalise_message('duplicate key "posts_pkey"') == "duplicate key <str>"
     assert errors.normalise_message("worker-3 crashed") == "<id> crashed"
 

@@ -57,9 +57,7 @@ def summary(run: Run) -> tuple[int, int, int]:
 
 
 def reported_counts(run: Run) -> dict[str, int]:
-    return {
-        m.group(2): int(m.group(1)) for line in run.lines if (m := COUNT_LINE.match(line))
-    }
+    return {m.group(2): int(m.group(1)) for line in run.lines if (m := COUNT_LINE.match(line))}
 
 
 def query(url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -82,8 +80,22 @@ def stage_span_keys(data_dir: Path) -> Counter[tuple[int, str, int, str]]:
 def test_bookkeeping_matches_telemetry(mode: str, pg_url: str, tmp_path: Path) -> None:
     posts, max_attempts = 8, 2
     run = run_blog(
-        ["--posts", str(posts), "--mode", mode, "--seed", "11", "--failure-rate", "0.35",
-         "--max-attempts", str(max_attempts), "--concurrency", "3", "--data-dir", str(tmp_path)],
+        [
+            "--posts",
+            str(posts),
+            "--mode",
+            mode,
+            "--seed",
+            "11",
+            "--failure-rate",
+            "0.35",
+            "--max-attempts",
+            str(max_attempts),
+            "--concurrency",
+            "3",
+            "--data-dir",
+            str(tmp_path),
+        ],
         DATABASE_URL=pg_url,
     )
     assert run.returncode == 0, run.describe()
@@ -110,9 +122,7 @@ def test_bookkeeping_matches_telemetry(mode: str, pg_url: str, tmp_path: Path) -
             assert succeeded == [s for s in STAGES if s in succeeded] == STAGES
         else:
             last = STAGES[len(succeeded)]
-            assert sorted(a for s, a, st in mine if s == last) == list(
-                range(1, max_attempts + 1)
-            )
+            assert sorted(a for s, a, st in mine if s == last) == list(range(1, max_attempts + 1))
             assert all(st == "failed" for s, _, st in mine if s == last)
     published = query(
         pg_url,
@@ -143,7 +153,8 @@ def test_redis_cache_counts_every_research_lookup(
 ) -> None:
     run = run_blog(
         ["--posts", "8", "--seed", "5", "--data-dir", str(tmp_path)],
-        DATABASE_URL=pg_url, REDIS_URL=redis_server.url,
+        DATABASE_URL=pg_url,
+        REDIS_URL=redis_server.url,
     )
     assert run.returncode == 0, run.describe()
     assert any(f"Redis at {redis_server.url}" in line for line in run.lines), run.describe()
@@ -157,10 +168,22 @@ def test_redis_cache_counts_every_research_lookup(
 
 def test_health_endpoint_answers_while_the_blog_runs(pg_url: str, tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [python(), "-m", "examples.blog", "--posts", "12", "--concurrency", "1",
-         "--data-dir", str(tmp_path)],
-        cwd=REPO, env=blog_env(DATABASE_URL=pg_url),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            python(),
+            "-m",
+            "examples.blog",
+            "--posts",
+            "12",
+            "--concurrency",
+            "1",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env=blog_env(DATABASE_URL=pg_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
@@ -204,12 +227,20 @@ class ChatCompletions(BaseHTTPRequestHandler):
             return
         prompt = body["messages"][0]["content"]
         assert self.headers["Authorization"] == "Bearer sk-test-key"
-        self._send(200, {
-            "id": f"chatcmpl-{number}", "model": body["model"] + "-2025",
-            "choices": [{"message": {"role": "assistant", "content": "Short answer. " * 5},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": len(prompt), "completion_tokens": 10 + number},
-        })
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-{number}",
+                "model": body["model"] + "-2025",
+                "choices": [
+                    {
+                        "message": {"role": "assistant", "content": "Short answer. " * 5},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": len(prompt), "completion_tokens": 10 + number},
+            },
+        )
 
     def do_GET(self) -> None:
         self._send(200, {"data": [{"id": "blog-model"}]})
@@ -241,8 +272,10 @@ def openai_endpoint() -> Iterator[str]:
 def test_openai_compatible_endpoint(openai_endpoint: str, pg_url: str, tmp_path: Path) -> None:
     run = run_blog(
         ["--posts", "3", "--concurrency", "1", "--data-dir", str(tmp_path)],
-        DATABASE_URL=pg_url, BLOG_LLM_BASE_URL=openai_endpoint,
-        BLOG_LLM_API_KEY="sk-test-key", BLOG_LLM_MODEL="blog-model",
+        DATABASE_URL=pg_url,
+        BLOG_LLM_BASE_URL=openai_endpoint,
+        BLOG_LLM_API_KEY="sk-test-key",
+        BLOG_LLM_MODEL="blog-model",
     )
     assert run.returncode == 0, run.describe()
     assert summary(run) == (3, 3, 0)
@@ -253,21 +286,30 @@ def test_openai_compatible_endpoint(openai_endpoint: str, pg_url: str, tmp_path:
     for call in calls:
         if call not in failed:
             # the provider's usage figures, not an estimate
-            assert call.attributes["gen_ai.usage.input_tokens"] == call.attributes[
-                "blog.llm.prompt_chars"
-            ]
+            assert (
+                call.attributes["gen_ai.usage.input_tokens"]
+                == call.attributes["blog.llm.prompt_chars"]
+            )
             assert call.attributes["gen_ai.response.model"] == "blog-model-2025"
             assert call.attributes["gen_ai.provider.name"] == "openai"
     assert "sk-test-key" not in (tmp_path / "traces.jsonl").read_text()
     assert "sk-test-key" not in (tmp_path / "logs.jsonl").read_text()
 
 
-def test_every_call_failing_fails_every_post_and_still_exits_0(
-    pg_url: str, tmp_path: Path
-) -> None:
+def test_every_call_failing_fails_every_post_and_still_exits_0(pg_url: str, tmp_path: Path) -> None:
     run = run_blog(
-        ["--posts", "4", "--failure-rate", "1", "--max-attempts", "2", "--seed", "3",
-         "--data-dir", str(tmp_path)],
+        [
+            "--posts",
+            "4",
+            "--failure-rate",
+            "1",
+            "--max-attempts",
+            "2",
+            "--seed",
+            "3",
+            "--data-dir",
+            str(tmp_path),
+        ],
         DATABASE_URL=pg_url,
     )
     assert run.returncode == 0, run.describe()

@@ -83,8 +83,9 @@ def test_database_check_follows_a_real_server_down_and_up(
     timeout_s = 2.0
     with ConnectionPool(server.uri, min_size=1, max_size=3, open=True) as pool:
         pool.wait()
-        checker.register("database", health.database_check(pool, timeout_s=1.0),
-                         timeout_s=timeout_s)
+        checker.register(
+            "database", health.database_check(pool, timeout_s=1.0), timeout_s=timeout_s
+        )
 
         report = checker.check()
         database = report["checks"]["database"]
@@ -92,8 +93,11 @@ def test_database_check_follows_a_real_server_down_and_up(
         assert 0 < database["query_s"] <= database["latency_s"] < timeout_s
         stats = pool.get_stats()
         assert database["pool"] == {
-            "size": stats["pool_size"], "idle": stats["pool_available"],
-            "used": stats["pool_size"] - stats["pool_available"], "max": 3, "waiting": 0,
+            "size": stats["pool_size"],
+            "idle": stats["pool_available"],
+            "used": stats["pool_size"] - stats["pool_available"],
+            "max": 3,
+            "waiting": 0,
         }
         assert gauges.read("blog.health.status") == {"database": 1.0}
         assert 0 < gauges.read("blog.health.check.duration")["database"] < timeout_s
@@ -107,8 +111,11 @@ def test_database_check_follows_a_real_server_down_and_up(
         assert gauges.read("blog.health.status") == {"database": 0.0}
 
         server.start()
-        wait_for(lambda: checker.check()["status"] == "healthy", timeout=30,
-                 message="the database check to recover after the restart")
+        wait_for(
+            lambda: checker.check()["status"] == "healthy",
+            timeout=30,
+            message="the database check to recover after the restart",
+        )
         assert gauges.read("blog.health.status") == {"database": 1.0}
 
 
@@ -187,7 +194,8 @@ def test_hanging_and_raising_checks_fail_within_their_timeout(checker: HealthChe
         assert report["checks"]["llm"]["status"] == "unhealthy"
         assert report["checks"]["llm"]["error"] == "TimeoutError: did not return within 0.5s"
         assert report["checks"]["search"] == {
-            "status": "unhealthy", "critical": False,
+            "status": "unhealthy",
+            "critical": False,
             "latency_s": report["checks"]["search"]["latency_s"],
             "error": "RuntimeError: the LLM provider said no",
         }
@@ -309,8 +317,10 @@ def test_state_changes_are_logged_once_each(tmp_path: Path) -> None:
     finally:
         handle.shutdown()
     changes = [r for r in otlp_files.log_records(tmp_path) if r.body == "health.check.changed"]
-    assert [(r.attributes["blog.health.status"], r.attributes["blog.health.previous_status"])
-            for r in changes] == [("unhealthy", "healthy"), ("healthy", "unhealthy")]
+    assert [
+        (r.attributes["blog.health.status"], r.attributes["blog.health.previous_status"])
+        for r in changes
+    ] == [("unhealthy", "healthy"), ("healthy", "unhealthy")]
     assert changes[0].severity_text.lower().startswith("warn")
     assert "provider unreachable" in changes[0].attributes["error.message"]
 
@@ -318,8 +328,17 @@ def test_state_changes_are_logged_once_each(tmp_path: Path) -> None:
 def test_cli_exit_codes_follow_the_verdict(
     pg_url: str, redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["health", "--database-url", pg_url, "--redis-url", redis_server.url,
-            "--disk", str(tmp_path), "--timeout", "2"]
+    args = [
+        "health",
+        "--database-url",
+        pg_url,
+        "--redis-url",
+        redis_server.url,
+        "--disk",
+        str(tmp_path),
+        "--timeout",
+        "2",
+    ]
     assert cli_main([*args, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["checks"]) == {"database", "cache", "disk", "memory"}

@@ -156,11 +156,24 @@ def test_pool_connections_by_state_and_pending_requests(
         with pool.connection(), pool.connection():
             points = metrics.collect()
             state = {"db.client.connection.pool.name": "blog"}
-            assert value(points, "db.client.connection.count", **state,
-                         **{"db.client.connection.state": "used"}) == 2
-            assert value(points, "db.client.connection.count", **state,
-                         **{"db.client.connection.state": "idle"}) == (
-                pool.get_stats()["pool_available"])
+            assert (
+                value(
+                    points,
+                    "db.client.connection.count",
+                    **state,
+                    **{"db.client.connection.state": "used"},
+                )
+                == 2
+            )
+            assert (
+                value(
+                    points,
+                    "db.client.connection.count",
+                    **state,
+                    **{"db.client.connection.state": "idle"},
+                )
+                == (pool.get_stats()["pool_available"])
+            )
             assert value(points, "db.client.connection.max", **state) == 3
             assert value(points, "db.client.connection.idle.min", **state) == 2
 
@@ -237,8 +250,10 @@ def test_a_raising_or_hanging_gauge_costs_only_itself(
     installed.add_gauge("app.queue.depth", lambda: 7, unit="{item}")
     installed.add_gauge("app.hangs", lambda: release.wait())
     installed.add_gauge("app.raises", lambda: 1 / 0)
-    installed.add_gauge("app.by_stage", lambda: [Observation(3, {"stage_id": "draft"}),
-                                                 Observation(1, {"stage_id": "edit"})])
+    installed.add_gauge(
+        "app.by_stage",
+        lambda: [Observation(3, {"stage_id": "draft"}), Observation(1, {"stage_id": "edit"})],
+    )
     try:
         started = time.monotonic()
         points = metrics.collect()
@@ -305,8 +320,14 @@ def test_gauges_reach_a_real_collector_over_otlp(rotel: RotelCollector, tmp_path
         resources.record_cache(hit=False)
         _burn_cpu(0.1)
         provider.force_flush()
-        names = {"system.cpu.utilization", "system.memory.usage", "system.filesystem.usage",
-                 "process.memory.usage", "process.cpu.utilization", "blog.cache.requests"}
+        names = {
+            "system.cpu.utilization",
+            "system.memory.usage",
+            "system.filesystem.usage",
+            "process.memory.usage",
+            "process.cpu.utilization",
+            "blog.cache.requests",
+        }
         received = rotel.wait_for(lambda r: names <= r.metric_names())
     finally:
         provider.shutdown()
@@ -330,13 +351,17 @@ def test_prometheus_endpoint_serves_the_exposition_format(tmp_path: Path) -> Non
     assert content_type.startswith("text/plain")
     assert "# TYPE system_memory_usage_bytes gauge" in text
     assert re.search(r'^blog_cache_requests_total\{blog_cache_result="hit",.*\} 1\.0$', text, re.M)
-    rss = next(float(line.split()[-1]) for line in text.splitlines()
-               if line.startswith("process_memory_usage_bytes"))
+    rss = next(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("process_memory_usage_bytes")
+    )
     assert rss > 0
     promtool = shutil.which("promtool")
     assert promtool, "promtool is not installed: run `make system-deps`"
-    lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                          text=True, timeout=60)
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
     # exit 1 is a format error; 3 is naming advice (semconv's *.count names end in _count)
     assert lint.returncode in (0, 3), lint.stdout + lint.stderr
 
@@ -372,11 +397,16 @@ def test_setup_reports_the_gauges_in_metrics_jsonl_and_on_prometheus(tmp_path: P
     for point in points:
         first_export.setdefault((point.name, tuple(sorted(point.attributes.items()))), point)
     names = {name for name, _ in first_export}
-    assert {"system.cpu.utilization", "system.memory.utilization", "system.filesystem.usage",
-            "process.cpu.utilization", "process.thread.count", "blog.cache.requests"} <= names
+    assert {
+        "system.cpu.utilization",
+        "system.memory.utilization",
+        "system.filesystem.usage",
+        "process.cpu.utilization",
+        "process.thread.count",
+        "blog.cache.requests",
+    } <= names
     filesystem = next(point for point in points if point.name == "system.filesystem.utilization")
-    assert tmp_path.resolve().is_relative_to(
-        filesystem.attributes["system.filesystem.mountpoint"])
+    assert tmp_path.resolve().is_relative_to(filesystem.attributes["system.filesystem.mountpoint"])
     assert 0.0 < filesystem.point["asDouble"] < 1.0
     assert first_export[("process.thread.count", ())].resource["service.name"] == "blog"
 
@@ -395,8 +425,11 @@ def test_cache_counts_made_before_setup_reach_the_files_once(tmp_path: Path) -> 
     # a fresh interpreter: before setup() the global MeterProvider is the API's proxy
     run = run_timed([python(), "-c", _COUNTS_BEFORE_AND_AFTER_SETUP, str(tmp_path)], clean_env())
     assert run.returncode == 0, run.describe()
-    cache = {point.attributes["blog.cache.result"]: int(point.point["asInt"])
-             for point in otlp_files.metric_points(tmp_path) if point.name == "blog.cache.requests"}
+    cache = {
+        point.attributes["blog.cache.result"]: int(point.point["asInt"])
+        for point in otlp_files.metric_points(tmp_path)
+        if point.name == "blog.cache.requests"
+    }
     assert cache == {"hit": 1, "miss": 1}
 
 

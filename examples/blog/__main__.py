@@ -66,26 +66,55 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "with every query, stage, LLM call and log event recorded by blog-telemetry.",
     )
     parser.add_argument("--posts", type=_positive, default=8, help="posts to write (default 8)")
-    parser.add_argument("--concurrency", type=_positive, default=4,
-                        help="posts in progress at once (default 4)")
-    parser.add_argument("--mode", choices=("threads", "asyncio"), default="threads",
-                        help="run posts on a thread pool or as asyncio tasks (default threads)")
-    parser.add_argument("--failure-rate", type=_fraction, default=0.1,
-                        help="probability that a local LLM call fails (default 0.1)")
-    parser.add_argument("--max-attempts", type=_positive, default=3,
-                        help="attempts per stage before the post fails (default 3)")
-    parser.add_argument("--slow-query-rate", type=_fraction, default=0.1,
-                        help="fraction of posts whose related-posts query is slower than the "
-                        "slow-query threshold (default 0.1)")
-    parser.add_argument("--seed", type=int, default=7,
-                        help="seed for topics, LLM output and failures (default 7)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="where telemetry files go (default TELEMETRY_DATA_DIR or "
-                        "./telemetry-data)")
-    parser.add_argument("--console", action="store_true", default=None,
-                        help="also print spans and log records to the terminal")
-    parser.add_argument("--health-port", type=_port, default=0,
-                        help="port of the /health endpoint on 127.0.0.1 (default: a free one)")
+    parser.add_argument(
+        "--concurrency", type=_positive, default=4, help="posts in progress at once (default 4)"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("threads", "asyncio"),
+        default="threads",
+        help="run posts on a thread pool or as asyncio tasks (default threads)",
+    )
+    parser.add_argument(
+        "--failure-rate",
+        type=_fraction,
+        default=0.1,
+        help="probability that a local LLM call fails (default 0.1)",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=_positive,
+        default=3,
+        help="attempts per stage before the post fails (default 3)",
+    )
+    parser.add_argument(
+        "--slow-query-rate",
+        type=_fraction,
+        default=0.1,
+        help="fraction of posts whose related-posts query is slower than the "
+        "slow-query threshold (default 0.1)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=7, help="seed for topics, LLM output and failures (default 7)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where telemetry files go (default TELEMETRY_DATA_DIR or ./telemetry-data)",
+    )
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        default=None,
+        help="also print spans and log records to the terminal",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=_port,
+        default=0,
+        help="port of the /health endpoint on 127.0.0.1 (default: a free one)",
+    )
     return parser.parse_args(argv)
 
 
@@ -123,13 +152,19 @@ def run(args: argparse.Namespace, handle: telemetry.Telemetry) -> report.RunSumm
         seed=args.seed,
     )
     with contextlib.ExitStack() as stack:
-        llm = _start("the LLM client", lambda: client_from_env(
-            os.environ, seed=args.seed, failure_rate=args.failure_rate))
+        llm = _start(
+            "the LLM client",
+            lambda: client_from_env(os.environ, seed=args.seed, failure_rate=args.failure_rate),
+        )
         redis_url = os.environ.get("REDIS_URL") or None
         cache = _start("the cache", lambda: open_cache(redis_url))
         stack.callback(cache.close)
-        db = _start("the database", lambda: stack.enter_context(
-            Database(os.environ.get("DATABASE_URL") or None, pool_size=config.concurrency)))
+        db = _start(
+            "the database",
+            lambda: stack.enter_context(
+                Database(os.environ.get("DATABASE_URL") or None, pool_size=config.concurrency)
+            ),
+        )
         _register_health_checks(db, cache, redis_url, llm)
         server = _start("the health endpoint", lambda: health.serve(port=args.health_port))
         stack.callback(server.close)

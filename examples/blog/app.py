@@ -127,29 +127,54 @@ class _Runner:
 
     def wrap_up(self, results: list[PostResult], started: float) -> list[PostResult]:
         published = sum(1 for r in results if r.published)
-        log.info("workflow.finished", posts=len(results), published=published,
-                 failed=len(results) - published,
-                 duration_s=round(time.perf_counter() - started, 4))
+        log.info(
+            "workflow.finished",
+            posts=len(results),
+            published=published,
+            failed=len(results) - published,
+            duration_s=round(time.perf_counter() - started, 4),
+        )
         return results
 
     def finished(self, article: Article, started: float, runs: int) -> PostResult:
         duration = time.perf_counter() - started
-        log.info("post.published", title=article.title, words=len(article.body.split()),
-                 stage_runs=runs, duration_s=round(duration, 4))
+        log.info(
+            "post.published",
+            title=article.title,
+            words=len(article.body.split()),
+            stage_runs=runs,
+            duration_s=round(duration, 4),
+        )
         return PostResult(article.post_id, article.title, True, runs, duration)
 
     def failed(self, article: Article, started: float, runs: int, exc: StageFailed) -> PostResult:
         duration = time.perf_counter() - started
-        log.error("post.failed", failed_stage=exc.stage_id, stage_runs=runs,
-                  **{"error.type": type(exc.cause).__name__})
-        return PostResult(article.post_id, article.title, False, runs, duration,
-                          exc.stage_id, describe_error(exc.cause))
+        log.error(
+            "post.failed",
+            failed_stage=exc.stage_id,
+            stage_runs=runs,
+            **{"error.type": type(exc.cause).__name__},
+        )
+        return PostResult(
+            article.post_id,
+            article.title,
+            False,
+            runs,
+            duration,
+            exc.stage_id,
+            describe_error(exc.cause),
+        )
 
     def retrying(self, attempt: int, exc: LLMError) -> float:
         """Log the retry of the current stage; return how long to back off first."""
         delay = backoff_s(attempt)
-        log.warning("stage.retrying", failed_attempt=attempt, next_attempt=attempt + 1,
-                    delay_s=delay, **{"error.type": type(exc).__name__})
+        log.warning(
+            "stage.retrying",
+            failed_attempt=attempt,
+            next_attempt=attempt + 1,
+            delay_s=delay,
+            **{"error.type": type(exc).__name__},
+        )
         return delay
 
 
@@ -164,8 +189,12 @@ class ThreadedWorkflow(_Runner):
 
     def run(self, on_result: Callable[[PostResult], None]) -> list[PostResult]:
         articles = [self.queue_post(plan) for plan in self.plans()]
-        log.info("workflow.started", posts=len(articles), mode="threads",
-                 concurrency=self.config.concurrency)
+        log.info(
+            "workflow.started",
+            posts=len(articles),
+            mode="threads",
+            concurrency=self.config.concurrency,
+        )
         started, results = time.perf_counter(), list[PostResult]()
         with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="blog") as pool:
             futures = [pool.submit(telemetry.wrap(self.run_post), a) for a in articles]
@@ -228,7 +257,9 @@ class ThreadedWorkflow(_Runner):
                 log.info("research.cache_hit", topic=article.plan.topic)
                 return article.apply(stage_id, notes)
         completion = self.llm.complete(
-            stage_id, article.prompt(stage_id), key=self.llm_key(article, stage_id, attempt),
+            stage_id,
+            article.prompt(stage_id),
+            key=self.llm_key(article, stage_id, attempt),
             max_tokens=MAX_TOKENS[stage_id],
         )
         if stage_id == "research":
@@ -247,8 +278,12 @@ class AsyncWorkflow(_Runner):
 
     async def run(self, on_result: Callable[[PostResult], None]) -> list[PostResult]:
         articles = [await self.queue_post(plan) for plan in self.plans()]
-        log.info("workflow.started", posts=len(articles), mode="asyncio",
-                 concurrency=self.config.concurrency)
+        log.info(
+            "workflow.started",
+            posts=len(articles),
+            mode="asyncio",
+            concurrency=self.config.concurrency,
+        )
         slots = asyncio.Semaphore(self.config.concurrency)
         started, results = time.perf_counter(), list[PostResult]()
 
@@ -315,7 +350,9 @@ class AsyncWorkflow(_Runner):
                 log.info("research.cache_hit", topic=article.plan.topic)
                 return article.apply(stage_id, notes)
         completion = await self.llm.acomplete(
-            stage_id, article.prompt(stage_id), key=self.llm_key(article, stage_id, attempt),
+            stage_id,
+            article.prompt(stage_id),
+            key=self.llm_key(article, stage_id, attempt),
             max_tokens=MAX_TOKENS[stage_id],
         )
         if stage_id == "research":

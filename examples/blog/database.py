@@ -61,9 +61,7 @@ CREATE TABLE IF NOT EXISTS stage_runs (
 SCHEMA_LOCK_KEY = 0x626C6F67  # "blog"
 
 INSERT_POST = "INSERT INTO posts (title, topic) VALUES (%s, %s) RETURNING id"
-START_STAGE = (
-    "INSERT INTO stage_runs (post_id, stage_id, attempt) VALUES (%s, %s, %s) RETURNING id"
-)
+START_STAGE = "INSERT INTO stage_runs (post_id, stage_id, attempt) VALUES (%s, %s, %s) RETURNING id"
 RELATED_POSTS = (
     "SELECT id, title FROM posts WHERE topic = %s AND id <> %s AND status = 'published' "
     "ORDER BY published_at DESC LIMIT 5"
@@ -345,4 +343,3 @@ class Database:
         self._stack.callback(pool.close)
         resources.instrument_pool(pool, "blog")
         return pool
-

@@ -77,9 +77,7 @@ class LLMClient(abc.ABC):
             _record(call, completion)
         return completion
 
-    async def acomplete(
-        self, action: str, prompt: str, *, key: str, max_tokens: int
-    ) -> Completion:
+    async def acomplete(self, action: str, prompt: str, *, key: str, max_tokens: int) -> Completion:
         """``complete()`` for asyncio code."""
         async with telemetry.llm_call(
             action, self.model, prompt=prompt, provider=self.provider, max_tokens=max_tokens
@@ -93,9 +91,7 @@ class LLMClient(abc.ABC):
         """Perform one request, blocking; raise an :class:`LLMError` on failure."""
 
     @abc.abstractmethod
-    async def _arequest(
-        self, action: str, prompt: str, *, key: str, max_tokens: int
-    ) -> Completion:
+    async def _arequest(self, action: str, prompt: str, *, key: str, max_tokens: int) -> Completion:
         """Perform one request without blocking the event loop."""
 
     def probe(self) -> Mapping[str, Any]:
@@ -117,14 +113,16 @@ def _record(call: telemetry.llm_call, completion: Completion) -> None:
 # --- the local generator ---------------------------------------------------------------
 
 _WORDS: tuple[str, ...] = tuple(
-    " ".join((
-        "observability pipeline latency trace span metric cache database query index",
-        "schema workflow stage draft outline research editor reader article publish",
-        "context baggage exporter collector sampling histogram bucket throughput",
-        "retry timeout backoff budget error incident dashboard alert signal",
-        "postgres connection pool transaction lock vacuum replica partition token",
-        "model prompt completion review headline summary audience example insight",
-    )).split()
+    " ".join(
+        (
+            "observability pipeline latency trace span metric cache database query index",
+            "schema workflow stage draft outline research editor reader article publish",
+            "context baggage exporter collector sampling histogram bucket throughput",
+            "retry timeout backoff budget error incident dashboard alert signal",
+            "postgres connection pool transaction lock vacuum replica partition token",
+            "model prompt completion review headline summary audience example insight",
+        )
+    ).split()
 )
 
 
@@ -194,9 +192,7 @@ class LocalGenerator(LLMClient):
             raise error
         return completion
 
-    async def _arequest(
-        self, action: str, prompt: str, *, key: str, max_tokens: int
-    ) -> Completion:
+    async def _arequest(self, action: str, prompt: str, *, key: str, max_tokens: int) -> Completion:
         latency, error, completion = self._plan(prompt, key, max_tokens)
         await asyncio.sleep(latency)
         if error is not None:
@@ -246,9 +242,7 @@ class OpenAICompatibleClient(LLMClient):
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise LLMServerError(f"unexpected chat completion shape: {exc!r}") from exc
 
-    async def _arequest(
-        self, action: str, prompt: str, *, key: str, max_tokens: int
-    ) -> Completion:
+    async def _arequest(self, action: str, prompt: str, *, key: str, max_tokens: int) -> Completion:
         # urllib blocks: run it on a worker thread (which carries the context along)
         return await asyncio.to_thread(
             self._request, action, prompt, key=key, max_tokens=max_tokens
@@ -288,9 +282,7 @@ class OpenAICompatibleClient(LLMClient):
         return {k: v for k, v in self._headers.items() if k == "Authorization"}
 
 
-def client_from_env(
-    environ: Mapping[str, str], *, seed: int, failure_rate: float
-) -> LLMClient:
+def client_from_env(environ: Mapping[str, str], *, seed: int, failure_rate: float) -> LLMClient:
     """The OpenAI-compatible client when ``BLOG_LLM_BASE_URL`` is set, else the local one."""
     base_url = environ.get("BLOG_LLM_BASE_URL", "").strip()
     if not base_url:
@@ -300,4 +292,3 @@ def client_from_env(
         environ.get("BLOG_LLM_MODEL", "").strip() or "gpt-4o-mini",
         api_key=environ.get("BLOG_LLM_API_KEY") or None,
     )
-

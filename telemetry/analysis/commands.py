@@ -114,8 +114,7 @@ def _report_corrupt(stats: SyncStats, console: Console) -> None:
     """Say once, when they are first read, how many lines could not be used."""
     for name, count in sorted(stats.corrupt.items()):
         console.print(
-            f"telemetry: skipped {count} corrupt or unreadable line{'s' * (count != 1)} "
-            f"in {name}",
+            f"telemetry: skipped {count} corrupt or unreadable line{'s' * (count != 1)} in {name}",
             style="yellow",
             highlight=False,
         )

@@ -64,9 +64,7 @@ def list_parts(root: Path, signal: str) -> list[Part]:
     return sorted(found, key=lambda p: (p.source_id, p.start, -p.end))
 
 
-def write_segment(
-    path: str, start: int, end: int | None, root: str, source_id: int
-) -> Written:
+def write_segment(path: str, start: int, end: int | None, root: str, source_id: int) -> Written:
     """Flatten ``path``'s content ``[start, end)`` and write one part per signal.
 
     Runs in worker processes: plain arguments, a small result.

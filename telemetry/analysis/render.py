@@ -92,8 +92,12 @@ def write(result: Result, fmt: str, out: TextIO, console: Console | None = None)
         for column in result.columns:
             numeric = column.kind in ("int", "float", "seconds")
             # figures and times never break mid-value; free text folds
-            table.add_column(column.name, justify="right" if numeric else "left",
-                             no_wrap=numeric or column.kind == "time", overflow="fold")
+            table.add_column(
+                column.name,
+                justify="right" if numeric else "left",
+                no_wrap=numeric or column.kind == "time",
+                overflow="fold",
+            )
         for row in result.rows:
             table.add_row(*(_cell(c, v) for c, v in zip(result.columns, row, strict=True)))
         console.print(table)

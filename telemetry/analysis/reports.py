@@ -56,9 +56,7 @@ class Window:
         return " AND ".join(clauses), params
 
 
-def _run(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]
-) -> list[tuple[Any, ...]]:
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     return con.execute(sql, params).fetchall()
 
 
@@ -67,7 +65,7 @@ def _run(
 # first of them happened. Other records naming an error (``stage.failed``) describe
 # the same failures, so they only count in files without any fingerprinted event
 # (another application's, or a collector's from services without error tracking).
-_IDS = "'{\"values\": [{\"stringValue\": \"VARCHAR\"}]}'"
+_IDS = '\'{"values": [{"stringValue": "VARCHAR"}]}\''
 _ERROR_ROWS = f"""
     SELECT *, coalesce(error_type, exception_type) AS kind, coalesce(error_count, 1) AS n,
            coalesce(error_first_ns, time_ns) AS first_ns,
@@ -98,17 +96,21 @@ def errors(con: duckdb.DuckDBPyConnection, window: Window, limit: int = 50) -> R
     return Result(
         "Errors by type and fingerprint",
         (
-            Column("error.type"), Column("fingerprint"), Column("count", "int"),
-            Column("first seen", "time"), Column("last seen", "time"), Column("message"),
-            Column("posts", "int"), Column("example posts"), Column("stages"),
+            Column("error.type"),
+            Column("fingerprint"),
+            Column("count", "int"),
+            Column("first seen", "time"),
+            Column("last seen", "time"),
+            Column("message"),
+            Column("posts", "int"),
+            Column("example posts"),
+            Column("stages"),
         ),
         rows,
     )
 
 
-def trends(
-    con: duckdb.DuckDBPyConnection, window: Window, bucket: str = "1h"
-) -> Result:
+def trends(con: duckdb.DuckDBPyConnection, window: Window, bucket: str = "1h") -> Result:
     """Error counts per time bucket and type."""
     bucket_ns = int(parse_duration(bucket) * 1e9)
     if bucket_ns <= 0:
@@ -149,9 +151,14 @@ def queries(con: duckdb.DuckDBPyConnection, window: Window, limit: int = 50) -> 
     return Result(
         "Database queries, slowest first",
         (
-            Column("query"), Column("executions", "int"), Column("avg", "seconds"),
-            Column("p50", "seconds"), Column("p95", "seconds"), Column("max", "seconds"),
-            Column("total", "seconds"), Column("errors", "int"),
+            Column("query"),
+            Column("executions", "int"),
+            Column("avg", "seconds"),
+            Column("p50", "seconds"),
+            Column("p95", "seconds"),
+            Column("max", "seconds"),
+            Column("total", "seconds"),
+            Column("errors", "int"),
         ),
         rows,
     )
@@ -176,8 +183,12 @@ def stages(con: duckdb.DuckDBPyConnection, window: Window) -> Result:
     return Result(
         "Workflow stages",
         (
-            Column("stage_id"), Column("runs", "int"), Column("avg", "seconds"),
-            Column("p95", "seconds"), Column("max", "seconds"), Column("failures", "int"),
+            Column("stage_id"),
+            Column("runs", "int"),
+            Column("avg", "seconds"),
+            Column("p95", "seconds"),
+            Column("max", "seconds"),
+            Column("failures", "int"),
             Column("retries", "int"),
         ),
         rows,
@@ -201,10 +212,15 @@ def llm(con: duckdb.DuckDBPyConnection, window: Window) -> Result:
     return Result(
         "LLM calls",
         (
-            Column("action"), Column("model"), Column("calls", "int"),
-            Column("avg", "seconds"), Column("p95", "seconds"),
-            Column("input tokens", "int"), Column("output tokens", "int"),
-            Column("avg prompt chars", "float"), Column("failures", "int"),
+            Column("action"),
+            Column("model"),
+            Column("calls", "int"),
+            Column("avg", "seconds"),
+            Column("p95", "seconds"),
+            Column("input tokens", "int"),
+            Column("output tokens", "int"),
+            Column("avg prompt chars", "float"),
+            Column("failures", "int"),
         ),
         rows,
     )

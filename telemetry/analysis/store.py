@@ -403,8 +403,18 @@ def _save_source(con: duckdb.DuckDBPyConnection, s: _Source) -> None:
                size = excluded.size, mtime_ns = excluded.mtime_ns,
                "offset" = excluded."offset", complete = excluded.complete,
                lines = excluded.lines, corrupt = excluded.corrupt""",
-        [s.id, s.identity, s.path, s.inode, s.size, s.mtime_ns, s.offset, s.complete,
-         s.lines, s.corrupt],
+        [
+            s.id,
+            s.identity,
+            s.path,
+            s.inode,
+            s.size,
+            s.mtime_ns,
+            s.offset,
+            s.complete,
+            s.lines,
+            s.corrupt,
+        ],
     )
 
 

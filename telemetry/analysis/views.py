@@ -42,11 +42,18 @@ def post(con: duckdb.DuckDBPyConnection, post_id: str, window: Window) -> Result
     return Result(
         f"Post {post_id}",
         (
-            Column("started", "time"), Column("stage_id"), Column("attempt", "int"),
-            Column("duration", "seconds"), Column("outcome"), Column("error"),
-            Column("queries", "int"), Column("query time", "seconds"),
-            Column("llm calls", "int"), Column("input tokens", "int"),
-            Column("output tokens", "int"), Column("trace_id"),
+            Column("started", "time"),
+            Column("stage_id"),
+            Column("attempt", "int"),
+            Column("duration", "seconds"),
+            Column("outcome"),
+            Column("error"),
+            Column("queries", "int"),
+            Column("query time", "seconds"),
+            Column("llm calls", "int"),
+            Column("input tokens", "int"),
+            Column("output tokens", "int"),
+            Column("trace_id"),
         ),
         rows,
     )
@@ -114,9 +121,14 @@ def trace_result(roots: list[SpanNode], trace_id: str) -> Result:
     return Result(
         f"Trace {trace_id}",
         (
-            Column("depth", "int"), Column("span_id"), Column("parent_span_id"),
-            Column("name"), Column("offset", "seconds"), Column("duration", "seconds"),
-            Column("status"), Column("detail"),
+            Column("depth", "int"),
+            Column("span_id"),
+            Column("parent_span_id"),
+            Column("name"),
+            Column("offset", "seconds"),
+            Column("duration", "seconds"),
+            Column("status"),
+            Column("detail"),
         ),
         rows,
     )

@@ -78,11 +78,13 @@ class HealthChecker:
         """Report ``blog.health.*`` gauges to ``meter_provider`` from now on."""
         meter = meter_provider.get_meter("telemetry")
         self._status_gauge = meter.create_gauge(
-            "blog.health.status", unit="1",
+            "blog.health.status",
+            unit="1",
             description="Health of each check: 1 healthy, 0.5 degraded, 0 unhealthy.",
         )
         self._latency_gauge = meter.create_gauge(
-            "blog.health.check.duration", unit="s",
+            "blog.health.check.duration",
+            unit="s",
             description="How long each health check took on its last run.",
         )
 
@@ -204,7 +206,9 @@ def _result(check: _Check, details: Mapping[str, Any] | None, latency: float) ->
     if status not in _RANK:
         raise ValueError(f"check returned status {status!r}; use healthy, degraded or unhealthy")
     result: dict[str, Any] = {
-        "status": status, "critical": check.critical, "latency_s": round(latency, 6)
+        "status": status,
+        "critical": check.critical,
+        "latency_s": round(latency, 6),
     }
     for key, value in details.items():
         if key not in _RESERVED:
@@ -239,5 +243,3 @@ def _log_change(name: str, result: Mapping[str, Any], previous: str | None) -> N
             **({"error.message": result["error"]} if "error" in result else {}),
         },
     )
-
-

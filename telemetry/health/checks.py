@@ -65,8 +65,13 @@ def database_check(
             size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
             return {
                 "query_s": query_s,
-                "pool": {"size": size, "idle": idle, "used": max(size - idle, 0),
-                         "max": stats.get("pool_max"), "waiting": stats.get("requests_waiting", 0)},
+                "pool": {
+                    "size": size,
+                    "idle": idle,
+                    "used": max(size - idle, 0),
+                    "max": stats.get("pool_max"),
+                    "waiting": stats.get("requests_waiting", 0),
+                },
             }
         assert url is not None
         with psycopg.connect(url, connect_timeout=max(2, round(timeout_s))) as conn:
@@ -171,8 +176,11 @@ def disk_check(
         used = usage.used / (usage.used + usage.free)
         return {
             "status": _threshold_status(used, warning, critical),
-            "path": str(target), "used_ratio": round(used, 4), "free_bytes": usage.free,
-            "warning_ratio": warning, "critical_ratio": critical,
+            "path": str(target),
+            "used_ratio": round(used, 4),
+            "free_bytes": usage.free,
+            "warning_ratio": warning,
+            "critical_ratio": critical,
         }
 
     return check
@@ -187,8 +195,10 @@ def memory_check(*, warning: float = 0.9, critical: float = 0.97) -> CheckFn:
         used = (vm.total - vm.available) / vm.total
         return {
             "status": _threshold_status(used, warning, critical),
-            "used_ratio": round(used, 4), "available_bytes": vm.available,
-            "warning_ratio": warning, "critical_ratio": critical,
+            "used_ratio": round(used, 4),
+            "available_bytes": vm.available,
+            "warning_ratio": warning,
+            "critical_ratio": critical,
         }
 
     return check

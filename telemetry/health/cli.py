@@ -25,20 +25,39 @@ def add_parser(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
-                        help="PostgreSQL URL (default: $DATABASE_URL; skipped when unset)")
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"),
-                        help="Redis URL (default: $REDIS_URL; skipped when unset)")
-    parser.add_argument("--llm-models-url", default=None,
-                        help="an LLM endpoint's model listing URL to probe (non-critical)")
-    parser.add_argument("--disk", action="append", default=None, metavar="PATH",
-                        help="check the filesystem holding PATH (repeatable; default: .)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="PostgreSQL URL (default: $DATABASE_URL; skipped when unset)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL"),
+        help="Redis URL (default: $REDIS_URL; skipped when unset)",
+    )
+    parser.add_argument(
+        "--llm-models-url",
+        default=None,
+        help="an LLM endpoint's model listing URL to probe (non-critical)",
+    )
+    parser.add_argument(
+        "--disk",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="check the filesystem holding PATH (repeatable; default: .)",
+    )
     parser.add_argument("--disk-warning", type=_ratio, default=0.85, metavar="RATIO")
     parser.add_argument("--disk-critical", type=_ratio, default=0.95, metavar="RATIO")
     parser.add_argument("--memory-warning", type=_ratio, default=0.9, metavar="RATIO")
     parser.add_argument("--memory-critical", type=_ratio, default=0.97, metavar="RATIO")
-    parser.add_argument("--timeout", type=_positive, default=3.0, metavar="SECONDS",
-                        help="per-check timeout (default: 3)")
+    parser.add_argument(
+        "--timeout",
+        type=_positive,
+        default=3.0,
+        metavar="SECONDS",
+        help="per-check timeout (default: 3)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
 
@@ -68,20 +87,28 @@ def run(args: argparse.Namespace) -> int:
     try:
         checker = HealthChecker(default_timeout_s=args.timeout, log_changes=False)
         if args.database_url:
-            checker.register("database", checks.database_check(
-                url=args.database_url, timeout_s=args.timeout))
+            checker.register(
+                "database", checks.database_check(url=args.database_url, timeout_s=args.timeout)
+            )
         if args.redis_url:
             checker.register("cache", checks.redis_check(args.redis_url, timeout_s=args.timeout))
         if args.llm_models_url:
-            checker.register("llm", checks.llm_check(
-                models_url=args.llm_models_url, timeout_s=args.timeout), critical=False)
+            checker.register(
+                "llm",
+                checks.llm_check(models_url=args.llm_models_url, timeout_s=args.timeout),
+                critical=False,
+            )
         paths = args.disk or ["."]
         for path in paths:
             name = "disk" if len(paths) == 1 else f"disk {path}"
-            checker.register(name, checks.disk_check(
-                path, warning=args.disk_warning, critical=args.disk_critical))
-        checker.register("memory", checks.memory_check(
-            warning=args.memory_warning, critical=args.memory_critical))
+            checker.register(
+                name,
+                checks.disk_check(path, warning=args.disk_warning, critical=args.disk_critical),
+            )
+        checker.register(
+            "memory",
+            checks.memory_check(warning=args.memory_warning, critical=args.memory_critical),
+        )
     except (ValueError, TypeError, ImportError) as exc:
         print(f"telemetry health: {exc}", file=sys.stderr)
         return 2
@@ -96,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
 def _print_table(report: dict[str, Any]) -> None:
     rows = []
     for name, result in report["checks"].items():
-        details = {k: v for k, v in result.items()
-                   if k not in ("status", "critical", "latency_s", "error")}
+        details = {
+            k: v for k, v in result.items() if k not in ("status", "critical", "latency_s", "error")
+        }
         note = result.get("error") or ", ".join(f"{k}={v}" for k, v in details.items())
         rows.append((name, result["status"], f"{result['latency_s'] * 1000:.1f} ms", note))
     title = f"health: {report['status']}  ({report['timestamp']})"

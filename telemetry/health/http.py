@@ -24,8 +24,12 @@ from telemetry.health.checker import UNHEALTHY, HealthChecker
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-_REASONS = {200: "200 OK", 404: "404 Not Found", 405: "405 Method Not Allowed",
-            503: "503 Service Unavailable"}
+_REASONS = {
+    200: "200 OK",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    503: "503 Service Unavailable",
+}
 
 
 def wsgi_app(checker: HealthChecker, *, max_age_s: float = 1.0) -> WSGIApp:
@@ -52,11 +56,14 @@ def _respond(
     start_response: Callable[..., Any], code: int, body: dict[str, Any], method: str
 ) -> list[bytes]:
     payload = json.dumps(body, default=str).encode()
-    start_response(_REASONS[code], [
-        ("Content-Type", "application/json"),
-        ("Content-Length", str(len(payload))),
-        ("Cache-Control", "no-store"),
-    ])
+    start_response(
+        _REASONS[code],
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(payload))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
     return [] if method == "HEAD" else [payload]
 
 
@@ -108,13 +115,18 @@ def serve(
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer from 0 to 65535, got {port!r}")
     server = make_server(
-        host, port, wsgi_app(checker, max_age_s=max_age_s),
-        server_class=_Server, handler_class=_QuietHandler,
+        host,
+        port,
+        wsgi_app(checker, max_age_s=max_age_s),
+        server_class=_Server,
+        handler_class=_QuietHandler,
     )
     assert isinstance(server, _Server)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.5},
-        name="telemetry:health-http", daemon=True,
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.5},
+        name="telemetry:health-http",
+        daemon=True,
     )
     thread.start()
     return HealthServer(server, thread)

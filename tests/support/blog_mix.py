@@ -150,8 +150,9 @@ def write_sdk_files(mix: Mix, directory: Path, batch: int = 7) -> None:
     for run in mix.runs:
         ctx = {"post_id": run.post_id, "stage_id": run.stage_id}
         # all of a post's stages in the post's trace, under a parent not in the files
-        remote = SpanContext(run.trace_id, 0xABCDEF, is_remote=True,
-                             trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        remote = SpanContext(
+            run.trace_id, 0xABCDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
+        )
         stage = tracer.start_span(
             f"stage {run.stage_id}", kind=SpanKind.INTERNAL, start_time=run.start_ns,
             context=trace.set_span_in_context(NonRecordingSpan(remote)),
@@ -160,17 +161,27 @@ def write_sdk_files(mix: Mix, directory: Path, batch: int = 7) -> None:
         parent = trace.set_span_in_context(stage)
         for call in run.calls:
             if call.kind == "db":
-                name, attrs = "SELECT", {"db.system.name": "postgresql",
-                                         "db.query.text": call.query or ""}
+                name, attrs = (
+                    "SELECT",
+                    {"db.system.name": "postgresql", "db.query.text": call.query or ""},
+                )
             else:
                 name = f"chat {call.model}"
-                attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": call.model or "",
-                         "gen_ai.usage.input_tokens": call.input_tokens,
-                         "gen_ai.usage.output_tokens": call.output_tokens,
-                         "blog.llm.action": call.action or "",
-                         "blog.llm.prompt_chars": call.prompt_chars}
-            span = tracer.start_span(name, context=parent, kind=SpanKind.CLIENT,
-                                     start_time=call.start_ns, attributes={**ctx, **attrs})
+                attrs = {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": call.model or "",
+                    "gen_ai.usage.input_tokens": call.input_tokens,
+                    "gen_ai.usage.output_tokens": call.output_tokens,
+                    "blog.llm.action": call.action or "",
+                    "blog.llm.prompt_chars": call.prompt_chars,
+                }
+            span = tracer.start_span(
+                name,
+                context=parent,
+                kind=SpanKind.CLIENT,
+                start_time=call.start_ns,
+                attributes={**ctx, **attrs},
+            )
             if call.error:
                 span.set_attribute("error.type", call.error)
                 span.set_status(Status(StatusCode.ERROR, call.error))
@@ -186,8 +197,13 @@ def write_sdk_files(mix: Mix, directory: Path, batch: int = 7) -> None:
         }  # fmt: skip
         if err.count > 1:
             attrs["blog.error.count"] = err.count
-        logger.emit(timestamp=err.time_ns, severity_number=SeverityNumber.ERROR,
-                    severity_text="error", body="stage.failed", attributes=attrs)
+        logger.emit(
+            timestamp=err.time_ns,
+            severity_number=SeverityNumber.ERROR,
+            severity_text="error",
+            body="stage.failed",
+            attributes=attrs,
+        )
     spans = span_exporter.get_finished_spans()
     records = log_exporter.get_finished_logs()
     with open(directory / "traces.jsonl", "wb") as out:
@@ -220,16 +236,21 @@ def _collector_items(mix: Mix) -> tuple[list[dict[str, Any]], list[dict[str, Any
         stage_id = f"{rng.getrandbits(64):016x}"
         for call in run.calls:
             if call.kind == "db":
-                attrs: dict[str, object] = {"db.system.name": "postgresql",
-                                            "db.query.text": call.query or ""}
+                attrs: dict[str, object] = {
+                    "db.system.name": "postgresql",
+                    "db.query.text": call.query or "",
+                }
                 name = "SELECT"
             else:
                 name = f"chat {call.model}"
-                attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": call.model or "",
-                         "gen_ai.usage.input_tokens": call.input_tokens,
-                         "gen_ai.usage.output_tokens": call.output_tokens,
-                         "blog.llm.action": call.action or "",
-                         "blog.llm.prompt_chars": call.prompt_chars}
+                attrs = {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": call.model or "",
+                    "gen_ai.usage.input_tokens": call.input_tokens,
+                    "gen_ai.usage.output_tokens": call.output_tokens,
+                    "blog.llm.action": call.action or "",
+                    "blog.llm.prompt_chars": call.prompt_chars,
+                }
             if call.error:
                 attrs["error.type"] = call.error
             spans.append({
@@ -250,9 +271,14 @@ def _collector_items(mix: Mix) -> tuple[list[dict[str, Any]], list[dict[str, Any
         })  # fmt: skip
     logs = []
     for err in mix.errors:
-        attrs = {"post_id": err.post_id, "stage_id": err.stage_id, "error.type": err.error_type,
-                 "exception.type": err.error_type, "exception.message": err.message,
-                 "blog.error.fingerprint": err.fingerprint}
+        attrs = {
+            "post_id": err.post_id,
+            "stage_id": err.stage_id,
+            "error.type": err.error_type,
+            "exception.type": err.error_type,
+            "exception.message": err.message,
+            "blog.error.fingerprint": err.fingerprint,
+        }
         if err.count > 1:
             attrs["blog.error.count"] = err.count
         logs.append({
