@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real servers and tools the tests use, only where missing:
-# redis-server (the blog's cache), promtool (alert rules), chromium (HTML report).
+# redis-server (the blog's cache) and promtool (alert rules).
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v promtool >/dev/null || missing+=(prometheus)
-command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
