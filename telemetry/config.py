@@ -43,6 +43,10 @@ class Settings:
     file_max_age_s: float | None = 7 * 24 * 3600.0
     file_compress: bool = False
     otlp_endpoint: str | None = None
+    # per-signal endpoints, used as given (OTEL_EXPORTER_OTLP_{TRACES,LOGS,METRICS}_ENDPOINT)
+    otlp_traces_endpoint: str | None = None
+    otlp_logs_endpoint: str | None = None
+    otlp_metrics_endpoint: str | None = None
     otlp_protocol: Protocol = "grpc"
     otlp_headers: Mapping[str, str] = field(default_factory=dict)
     otlp_timeout_s: float = 5.0
@@ -66,6 +70,15 @@ class Settings:
     log_level: str = "info"
     bridge_stdlib_logging: bool = True
     error_dedup_window_s: float = 10.0  # same fingerprint logged once per window (0: every time)
+
+    def otlp_endpoint_for(self, signal: str) -> str | None:
+        """Where ``signal`` ("traces", "logs", "metrics") goes over OTLP, or None.
+
+        A per-signal endpoint is used as given (for HTTP, the full URL); the
+        general one gets the signal's path (``/v1/traces``...) for HTTP.
+        """
+        specific: str | None = getattr(self, f"otlp_{signal}_endpoint")
+        return specific or self.otlp_endpoint
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the given fields replaced (validated like the rest)."""
@@ -111,6 +124,10 @@ def _from_otel_env(env: Mapping[str, str]) -> dict[str, Any]:
     endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
     if endpoint:
         values["otlp_endpoint"] = endpoint
+    for signal in ("traces", "logs", "metrics"):
+        specific = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
+        if specific:
+            values[f"otlp_{signal}_endpoint"] = specific
     protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip()
     if protocol:
         values["otlp_protocol"] = protocol
@@ -176,8 +193,14 @@ def _validated(settings: Settings) -> Settings:
             f"OTLP protocol {settings.otlp_protocol!r} is not supported; "
             "use 'grpc' or 'http/protobuf' (OTEL_EXPORTER_OTLP_PROTOCOL)"
         )
-    if settings.otlp_endpoint is not None:
-        _check_endpoint(settings.otlp_endpoint)
+    for name in (
+        "otlp_endpoint",
+        "otlp_traces_endpoint",
+        "otlp_logs_endpoint",
+        "otlp_metrics_endpoint",
+    ):
+        if getattr(settings, name) is not None:
+            _check_endpoint(getattr(settings, name))
     if settings.prometheus_port is not None and not 0 <= settings.prometheus_port <= 65535:
         raise ConfigError(f"prometheus_port must be 0-65535, got {settings.prometheus_port!r}")
     positive = (

@@ -396,7 +396,7 @@ def _span_exporters(settings: Settings, writers: dict[str, files.RotatingLineWri
     exporters: list[Any] = []
     if writers:
         exporters.append(files.FileSpanExporter(writers["traces"]))
-    if settings.otlp_endpoint:
+    if settings.otlp_endpoint_for("traces"):
         from telemetry.export import otlp
 
         exporters.append(otlp.span_exporter(settings))
@@ -407,7 +407,7 @@ def _log_exporters(settings: Settings, writers: dict[str, files.RotatingLineWrit
     exporters: list[Any] = []
     if writers:
         exporters.append(files.FileLogExporter(writers["logs"]))
-    if settings.otlp_endpoint:
+    if settings.otlp_endpoint_for("logs"):
         from telemetry.export import otlp
 
         exporters.append(otlp.log_exporter(settings))
@@ -428,7 +428,7 @@ def _metric_readers(
                 export_timeout_millis=timeout_ms,
             )
         )
-    if settings.otlp_endpoint:
+    if settings.otlp_endpoint_for("metrics"):
         from telemetry.export import otlp
 
         readers.append(

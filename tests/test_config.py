@@ -82,3 +82,18 @@ def test_misconfiguration_gets_a_clear_error(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(environ=environ, **overrides)
+
+
+def test_per_signal_endpoints_are_used_as_given() -> None:
+    settings = load_settings(
+        environ={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://jaeger:4318/v1/traces",
+        }
+    )
+    assert settings.otlp_endpoint_for("traces") == "http://jaeger:4318/v1/traces"
+    assert settings.otlp_endpoint_for("logs") == "http://collector:4318"
+    only_traces = load_settings(environ={"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://j:4317"})
+    assert only_traces.otlp_endpoint_for("metrics") is None
+    with pytest.raises(ConfigError, match="http:// or https://"):
+        load_settings(environ={"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "collector:4317"})

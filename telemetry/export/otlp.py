@@ -28,15 +28,22 @@ _EXPORTERS = {
 }
 
 
-def _insecure(settings: Settings) -> bool:
+def _insecure(settings: Settings, endpoint: str) -> bool:
     if settings.otlp_insecure is not None:
         return settings.otlp_insecure
-    return (settings.otlp_endpoint or "").startswith("http://")
+    return endpoint.startswith("http://")
+
+
+def _http_url(settings: Settings, signal: str, http_path: str) -> str:
+    specific: str | None = getattr(settings, f"otlp_{signal}_endpoint")
+    if specific:
+        return specific
+    return f"{(settings.otlp_endpoint or '').rstrip('/')}/{http_path}"
 
 
 def _exporter(settings: Settings, signal: str) -> Any:
     module_name, class_name, http_path = _EXPORTERS[signal]
-    endpoint = settings.otlp_endpoint or ""
+    endpoint = settings.otlp_endpoint_for(signal) or ""
     common: dict[str, Any] = {
         "headers": dict(settings.otlp_headers),
         "timeout": settings.otlp_timeout_s,
@@ -44,10 +51,10 @@ def _exporter(settings: Settings, signal: str) -> Any:
     if settings.otlp_protocol == "grpc":
         module = importlib.import_module(f"{_BASE}.grpc.{module_name}")
         return getattr(module, class_name)(
-            endpoint=endpoint, insecure=_insecure(settings), **common
+            endpoint=endpoint, insecure=_insecure(settings, endpoint), **common
         )
     module = importlib.import_module(f"{_BASE}.http.{module_name}")
-    return getattr(module, class_name)(endpoint=f"{endpoint.rstrip('/')}/{http_path}", **common)
+    return getattr(module, class_name)(endpoint=_http_url(settings, signal, http_path), **common)
 
 
 def span_exporter(settings: Settings) -> SpanExporter:
