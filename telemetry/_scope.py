@@ -11,20 +11,37 @@ from __future__ import annotations
 
 import functools
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
+
+from telemetry import _diagnostics
 
 F = TypeVar("F", bound=Callable[..., Any])
 CallArgs = Callable[[tuple[Any, ...], dict[str, Any]], Any]
 Fresh = Callable[[tuple[Any, ...], dict[str, Any]], "Scope"]
 
 
-class Scope:
-    """Base for objects used as ``with x:`` and ``async with x:``."""
+class Scope(ABC):
+    """Base for objects used as ``with x:`` and ``async with x:``.
 
-    def __enter__(self) -> Any:
-        raise NotImplementedError
+    ``__exit__`` runs the subclass's :meth:`_finish` (its telemetry: events,
+    metrics, the failure) and then, whatever happened there, :meth:`_close`
+    (ends the span, restores the context). A telemetry failure is reported as a
+    diagnostic; the application's own exception propagates unchanged.
+    """
+
+    @abstractmethod
+    def __enter__(self) -> Any: ...
+
+    @abstractmethod
+    def _finish(self, exc: BaseException | None) -> None:
+        """Record the outcome: ``exc`` is the exception leaving the block, if any."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """End the span and undo what ``__enter__`` bound; must not raise."""
 
     def __exit__(
         self,
@@ -32,7 +49,13 @@ class Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        raise NotImplementedError
+        try:
+            self._finish(exc)
+        except Exception as inner:
+            name = type(self).__name__
+            _diagnostics.warn(f"{name}-exit", f"{name} telemetry failed: {inner!r}")
+        finally:
+            self._close()
 
     async def __aenter__(self) -> Any:
         return self.__enter__()

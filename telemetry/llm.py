@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any, TypeVar
 
 from opentelemetry import trace
@@ -198,21 +197,11 @@ class llm_call(Scope):
         self._started = time.perf_counter()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            self._finish(exc)
-        except Exception as inner:
-            _diagnostics.warn("llm-exit", f"could not finish an LLM span: {inner!r}")
-        finally:
-            if self._scope is not None:
-                self._scope.__exit__(None, None, None)
-            if self._span is not None:
-                self._span.end()
+    def _close(self) -> None:
+        if self._scope is not None:
+            self._scope.__exit__(None, None, None)
+        if self._span is not None:
+            self._span.end()
 
     def _finish(self, exc: BaseException | None) -> None:
         duration = time.perf_counter() - self._started

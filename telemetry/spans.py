@@ -48,8 +48,9 @@ def rewrite(span: ReadableSpan) -> ReadableSpan:
     if scrubbed is not None:
         attributes, changed = scrubbed, True
     query = attributes.get("db.query.text")
-    if isinstance(query, str) and sanitize_query(query) != query:
-        attributes, changed = {**attributes, "db.query.text": sanitize_query(query)}, True
+    sanitized = sanitize_query(query) if isinstance(query, str) else query
+    if sanitized != query:
+        attributes, changed = {**attributes, "db.query.text": sanitized}, True
     scope = span.instrumentation_scope
     if scope is not None and scope.name == PSYCOPG_SCOPE and isinstance(query, str):
         db_name, db_attributes = _database_names(query, attributes)
@@ -62,8 +63,9 @@ def rewrite(span: ReadableSpan) -> ReadableSpan:
     if events is not None:
         changed = True
     status = span.status
-    if status.description and scrub_text(status.description) != status.description:
-        status, changed = Status(status.status_code, scrub_text(status.description)), True
+    description = scrub_text(status.description) if status.description else status.description
+    if description != status.description:
+        status, changed = Status(status.status_code, description), True
     if not changed:
         return span
     return ReadableSpan(

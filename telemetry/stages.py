@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, TypeVar
 
 from opentelemetry import trace
@@ -90,7 +89,7 @@ class _SpanScope(Scope):
         self._started = time.perf_counter()
         return self._span
 
-    def _close(self, exc: BaseException | None) -> None:
+    def _close(self) -> None:
         try:
             if self._token is not None:
                 self._token.__exit__(None, None, None)  # type: ignore[attr-defined]
@@ -134,19 +133,6 @@ class stage(_SpanScope):
         except Exception as exc:
             _diagnostics.warn("stage-enter", f"stage telemetry failed: {exc!r}")
         return span
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            self._finish(exc)
-        except Exception as inner:
-            _diagnostics.warn("stage-exit", f"stage telemetry failed: {inner!r}")
-        finally:
-            self._close(exc)
 
     def _finish(self, exc: BaseException | None) -> None:
         duration = time.perf_counter() - self._started
@@ -194,17 +180,9 @@ class workflow(_SpanScope):
     def __enter__(self) -> Span:
         return self._open()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if exc is not None and self._span is not None:
-                record_failure(self._span, exc)
-        finally:
-            self._close(exc)
+    def _finish(self, exc: BaseException | None) -> None:
+        if exc is not None and self._span is not None:
+            record_failure(self._span, exc)
 
 
 def current_stage() -> str | None:
