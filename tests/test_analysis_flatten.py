@@ -8,7 +8,8 @@ import json
 import orjson
 import pytest
 
-from telemetry.analysis import flatten
+from telemetry.analysis import flatten, typed
+from telemetry.analysis.columns import Flattened
 
 
 def _span(**extra: object) -> dict[str, object]:
@@ -87,9 +88,9 @@ def test_the_fast_path_reads_what_the_dict_walk_reads(
     monkeypatch: pytest.MonkeyPatch, pretty: bool
 ) -> None:
     lines = [*_lines(pretty), b'{"resourceSpans": [', b"\xff\xfe garbage\n"]
-    assert sum(flatten._fast(flatten.Flattened(), line) for line in lines) == 5
+    assert sum(typed.read(Flattened(), line) for line in lines) == 5
     fast = flatten.flatten_lines(lines)
-    monkeypatch.setattr(flatten, "_fast", lambda out, line: False)
+    monkeypatch.setattr(typed, "read", lambda out, line: False)
     slow = flatten.flatten_lines(lines)
     assert (fast.lines, fast.corrupt) == (slow.lines, slow.corrupt) == (len(lines), 7)
     fast_tables, slow_tables = fast.tables(), slow.tables()
