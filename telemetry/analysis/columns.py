@@ -32,7 +32,7 @@ from telemetry.analysis.schema import (
 # Kept as JSON text, and ids where ``""`` means none.
 _RAW_JSON = frozenset({"attributes", "events"})
 _EMPTY_IS_NULL = frozenset({"trace_id", "span_id", "parent_span_id"})
-FREEZE_ROWS = 16384
+FREEZE_ROWS = 4096
 
 
 class Columns:

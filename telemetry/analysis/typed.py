@@ -253,16 +253,14 @@ def _promote(c: Columns, raws: list[msgspec.Raw]) -> list[msgspec.Raw]:
     if len(lists) != len(raws):
         raise ValueError("an attribute list was not one JSON value")
     index, rows, values = c.index, c.hit_rows, c.hit_values
-    hits = [
-        (row, position, kv.value)
-        for row, attributes in enumerate(lists, len(c))
-        for kv in attributes
-        if (position := index.get(kv.key)) is not None
-    ]
-    for row, position, value in hits:
-        text = value.stringValue
-        rows[position].append(row)
-        values[position].append(text if text is not None else value.text())
+    for row, attributes in enumerate(lists, len(c)):
+        for kv in attributes:
+            position = index.get(kv.key)
+            if position is not None:
+                value = kv.value
+                text = value.stringValue
+                rows[position].append(row)
+                values[position].append(text if text is not None else value.text())
     if all(lists):
         return raws
     return [raw if attributes else _NONE for raw, attributes in zip(raws, lists, strict=True)]
