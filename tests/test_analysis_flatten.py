@@ -4,6 +4,7 @@ and a line the fast path declines is read, or counted corrupt, by the dict walk.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import orjson
 import pytest
@@ -52,6 +53,10 @@ def _log(**extra: object) -> dict[str, object]:
     return record
 
 
+def _a(key: str, stringValue: object = None, **value: object) -> dict[str, object]:
+    return {"key": key, "value": {"stringValue": stringValue} if stringValue else value}
+
+
 def _logs_line(*records: dict[str, object]) -> dict[str, object]:
     scope = {"scope": {"name": "t"}, "logRecords": list(records)}
     return {"resourceLogs": [{"resource": {"attributes": []}, "scopeLogs": [scope]}]}
@@ -63,6 +68,16 @@ REQUESTS = [
     _spans_line(_span(name="caf\u00e9 \u2603"), _span(status=None, events=None)),
     _spans_line(_span(attributes=[{"key": "post_id", "value": {"doubleValue": 1.0}}])),
     _spans_line(_span(attributes=[{"key": "post_id", "value": {}}])),
+    # an attribute given twice: the later value counts
+    _spans_line(
+        _span(attributes=[_a("post_id", "first"), _a("post_id", "second")]),
+        _span(
+            attributes=[
+                _a("gen_ai.usage.input_tokens", intValue="7"),
+                _a("blog.llm.action", boolValue=False),
+            ]
+        ),
+    ),
     _spans_line(_span(), resource={"attributes": [{"key": "service.name", "value": {}}]}),
     _spans_line(_span(attributes={})),  # the wrong shape, but empty
     _spans_line(_span(attributes=[{"key": "post_id"}])),  # corrupt
@@ -88,7 +103,7 @@ def test_the_fast_path_reads_what_the_dict_walk_reads(
     monkeypatch: pytest.MonkeyPatch, pretty: bool
 ) -> None:
     lines = [*_lines(pretty), b'{"resourceSpans": [', b"\xff\xfe garbage\n"]
-    assert sum(typed.read(Flattened(), line) for line in lines) == 5
+    assert sum(typed.read(Flattened(), line) for line in lines) == 6
     fast = flatten.flatten_lines(lines)
     monkeypatch.setattr(typed, "read", lambda out, line: False)
     slow = flatten.flatten_lines(lines)
@@ -105,3 +120,38 @@ def test_the_fast_path_reads_what_the_dict_walk_reads(
                 assert got == want, (signal, name)
             else:
                 assert table[name].to_pylist() == other[name].to_pylist(), (signal, name)
+
+
+def test_the_later_of_a_repeated_attribute_counts_and_an_empty_parent_is_none() -> None:
+    spans = flatten.flatten_lines([orjson.dumps(REQUESTS[5]) + b"\n"]).tables()["spans"]
+    assert spans["p_post_id"].to_pylist() == ["second", None]
+    assert spans["p_input_tokens"].to_pylist() == [None, 7]
+    assert spans["p_llm_action"].to_pylist() == [None, "False"]
+    assert spans["parent_span_id"].to_pylist() == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("text", "clean"),
+    [
+        (b'{"a":"plain \\"quoted\\" text"}', True),
+        (b'{"a":"a backslash before u: \\\\u"}', True),
+        (b'{"a":"caf\\u00e9"}', False),
+        ('{"a":"caf\u00e9"}'.encode(), False),
+    ],
+)
+def test_only_ascii_without_unicode_escapes_is_offered_to_the_fast_path(
+    text: bytes, clean: bool
+) -> None:
+    assert typed.clean(text) is clean
+
+
+def test_a_file_read_to_its_end_in_blocks_reads_every_line_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [orjson.dumps(_spans_line(_span(name=f"s{i}"))) + b"\n" for i in range(40)]
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(b"".join(lines) + lines[0][:30])  # a rotated file cut mid-line
+    monkeypatch.setattr(flatten, "_BLOCK_BYTES", 333)  # blocks end inside lines
+    chunk = flatten.read_chunk(str(path), 0, None)
+    assert (chunk.lines, chunk.corrupt, chunk.bytes_read) == (41, 1, path.stat().st_size)
+    assert chunk.tables["spans"]["name"].to_pylist() == [f"s{i}" for i in range(40)]
