@@ -3,12 +3,11 @@
 msgspec decodes a line straight into the classes below, skipping every field no
 column needs and keeping each attribute list and span events as their raw JSON
 text (a ``msgspec.Raw`` slice of the line). Columns are then filled a batch at a
-time (``map`` over the batch instead of a Python loop per item); a batch's
-attribute lists are decoded together, in one call, into key and raw value, and
-only the values of promoted keys are decoded further. The raw texts go into Arrow
-as one buffer (``columns.py``). Together that measured about a third less CPU than
-decoding each item's attributes on its own, and far less than building every dict
-with orjson.
+time (``map`` over the batch instead of a Python loop per item), a batch's
+attribute lists are decoded together in one call, and the raw texts go into Arrow
+as one buffer (``columns.py``). Counted with valgrind, that is 11% fewer
+instructions per span and 17% fewer per log record than decoding each item's
+attributes on its own; building every dict with orjson costs far more.
 
 The types are strict: a line of any other shape (numbers where OTLP/JSON writes
 text, nulls, a kind of value it does not know) is declined, and ``flatten.py``'s
