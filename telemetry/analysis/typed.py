@@ -171,8 +171,8 @@ def read(out: Flattened, line: bytes | memoryview) -> bool:
 def clean(data: bytes) -> bool:
     """Whether ``data`` is ASCII without a ``\\u`` escape: safe for msgspec to skip over.
 
-    Looks at each backslash (memchr-fast) rather than searching for the two-byte
-    pair, which measured ten times slower; an escaped backslash is stepped over.
+    Looks at each backslash (found with memchr) rather than searching for the
+    two-byte pair, which ran at about 1 GB/s; an escaped backslash is stepped over.
     """
     if not data.isascii():
         return False
