@@ -329,7 +329,6 @@ def pending() -> int:
 
 class _Instruments:
     def __init__(self) -> None:
-        self.generation = pipeline.generation()
         self.errors = pipeline.meter().create_counter(
             "blog.errors", unit="{error}", description="Errors recorded, by error.type."
         )
@@ -339,15 +338,8 @@ class _Instruments:
             handle.add_closer(flush)
 
 
-_instruments: _Instruments | None = None
+_instruments = pipeline.PerSetup(_Instruments)
 _logger: Any = None
-
-
-def _get_instruments() -> _Instruments:
-    global _instruments
-    if _instruments is None or _instruments.generation != pipeline.generation():
-        _instruments = _Instruments()
-    return _instruments
 
 
 def _log() -> Any:
@@ -391,7 +383,7 @@ def _record(exc: BaseException, span: Span, context: dict[str, Any]) -> str:
         return fp
     with contextlib.suppress(AttributeError, TypeError):  # exceptions with __slots__
         setattr(exc, _SEEN, fp)
-    instruments = _get_instruments()
+    instruments = _instruments.get()
     instruments.errors.add(1, {"error.type": error_type})
 
     def event_attributes() -> dict[str, Any]:

@@ -48,17 +48,9 @@ class _Instruments:
         self.requests = meter.create_counter(
             "blog.llm.requests", unit="{request}", description="LLM requests by outcome."
         )
-        self.generation = pipeline.generation()
 
 
-_instruments: _Instruments | None = None
-
-
-def _get_instruments() -> _Instruments:
-    global _instruments
-    if _instruments is None or _instruments.generation != pipeline.generation():
-        _instruments = _Instruments()
-    return _instruments
+_instruments = pipeline.PerSetup(_Instruments)
 
 
 def _capture_settings() -> tuple[bool, int]:
@@ -205,7 +197,7 @@ class llm_call(Scope):
 
     def _finish(self, exc: BaseException | None) -> None:
         duration = time.perf_counter() - self._started
-        instruments = _get_instruments()
+        instruments = _instruments.get()
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": self.operation,
             "gen_ai.provider.name": self.provider,

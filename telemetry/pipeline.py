@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
@@ -224,6 +224,25 @@ def active() -> Telemetry | None:
 def generation() -> int:
     """A number that changes at each ``setup()``: modules re-create cached instruments on change."""
     return _generation
+
+
+_T = TypeVar("_T")
+
+
+class PerSetup(Generic[_T]):
+    """A value built from the providers in force (a module's instruments), built again
+    the first time it is asked for after each ``setup()``."""
+
+    def __init__(self, build: Callable[[], _T]) -> None:
+        self._build = build
+        self._value: _T | None = None
+        self._generation = -1
+
+    def get(self) -> _T:
+        if self._value is None or self._generation != _generation:
+            self._value = self._build()
+            self._generation = _generation
+        return self._value
 
 
 def tracer() -> trace.Tracer:

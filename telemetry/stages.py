@@ -40,17 +40,9 @@ class _Instruments:
         from telemetry.logs import get_logger
 
         self.log = get_logger("telemetry.stages")
-        self.generation = pipeline.generation()
 
 
-_instruments: _Instruments | None = None
-
-
-def _get_instruments() -> _Instruments:
-    global _instruments
-    if _instruments is None or _instruments.generation != pipeline.generation():
-        _instruments = _Instruments()
-    return _instruments
+_instruments = pipeline.PerSetup(_Instruments)
 
 
 def record_failure(span: Span, exc: BaseException) -> str:
@@ -127,7 +119,7 @@ class stage(_SpanScope):
         span = self._open()
         try:
             span.set_attribute("blog.stage.attempt", self.attempt)
-            instruments = _get_instruments()
+            instruments = _instruments.get()
             instruments.active.add(1, {"stage_id": self.stage_id})
             instruments.log.info("stage.started", attempt=self.attempt)
         except Exception as exc:
@@ -136,7 +128,7 @@ class stage(_SpanScope):
 
     def _finish(self, exc: BaseException | None) -> None:
         duration = time.perf_counter() - self._started
-        instruments = _get_instruments()
+        instruments = _instruments.get()
         span = self._span
         outcome = "ok" if exc is None else "error"
         metric_attributes = {"stage_id": self.stage_id, "blog.stage.outcome": outcome}
