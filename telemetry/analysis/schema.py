@@ -2,7 +2,9 @@
 
 Every report filters or groups by these, so they are pulled out of the attribute
 lists once, while flattening, and stored as plain columns; all other attributes
-stay in the ``attributes`` JSON column for the post and trace views.
+stay in the ``attributes`` JSON column for the post and trace views. Each promoted
+value costs the reader about a thousand instructions, so only what a report or
+view reads is promoted (``db.system.name`` and ``exception.stacktrace`` are not).
 """
 
 from __future__ import annotations
@@ -33,10 +35,7 @@ FLOAT_COLUMNS = frozenset({"value", "sum", "max"})
 SPAN_PROMOTED: dict[str, str] = {
     "post_id": "post_id",
     "stage_id": "stage_id",
-    "db_system": "db.system.name",
     "db_query": "db.query.text",
-    "db_operation": "db.operation.name",
-    "db_collection": "db.collection.name",
     "gen_ai_operation": "gen_ai.operation.name",
     "gen_ai_model": "gen_ai.request.model",
     "llm_action": "blog.llm.action",
@@ -52,7 +51,6 @@ LOG_PROMOTED: dict[str, str] = {
     "error_type": "error.type",
     "exception_type": "exception.type",
     "exception_message": "exception.message",
-    "exception_stacktrace": "exception.stacktrace",
     "fingerprint": "blog.error.fingerprint",
     "error_count": "blog.error.count",
     "error_first_ns": "blog.error.first_seen_ns",

@@ -43,7 +43,7 @@ from telemetry.analysis.schema import (
 from telemetry.analysis.sources import Segment, SourceFile
 
 CACHE_DIR = ".telemetry-cache"
-_SCHEMA_VERSION = 9
+_SCHEMA_VERSION = 10
 _CHUNK_BYTES = 8 << 20
 _MIN_CHUNK_BYTES = 1 << 20
 # Below this many new bytes a worker pool costs more than it saves.
