@@ -35,6 +35,8 @@ _SMALL_BYTES = 1 << 20  # of content
 # Columns nearly every row of which differs: a dictionary for them is built only to
 # be thrown away, and min/max statistics of random ids or JSON texts prune nothing.
 # Skipping both saved about a fifth of the Parquet writing's instructions (valgrind).
+# LZ4 rather than zstd: 2% fewer instructions to write a chunk and reports about 15%
+# faster to scan, for parts about 1.7 times as large (93 MB for a 1 GB file set).
 _UNIQUE = frozenset({"trace_id", "span_id", "parent_span_id", "attributes", "events"})
 _TIMES = frozenset({"start", "end", "time", "observed_time"})  # unique, but filtered on
 
@@ -100,7 +102,7 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 
     names = table.column_names
     pq.write_table(
-        table, path, compression="zstd",
+        table, path, compression="lz4",
         use_dictionary=[n for n in names if n not in _UNIQUE and n not in _TIMES],
         write_statistics=[n for n in names if n in _TIMES],
     )  # fmt: skip

@@ -372,7 +372,7 @@ def _compact(con: duckdb.DuckDBPyConnection, cache: Cache) -> None:
         listed = ", ".join("'" + str(p.path).replace("'", "''") + "'" for p in group)
         con.execute(
             f"COPY (SELECT * FROM read_parquet([{listed}])) TO "
-            f"'{str(partial).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION zstd)"
+            f"'{str(partial).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION lz4)"
         )
         os.replace(partial, target)
         for part in group:
