@@ -61,6 +61,19 @@ class Call:
     prompt_chars: int = 0
     error: str | None = None
 
+    def span(self) -> tuple[str, dict[str, object]]:
+        """The call's span name and attributes, as the blog's instrumentation sets them."""
+        if self.kind == "db":
+            return "SELECT", {"db.system.name": "postgresql", "db.query.text": self.query or ""}
+        return f"chat {self.model}", {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": self.model or "",
+            "gen_ai.usage.input_tokens": self.input_tokens,
+            "gen_ai.usage.output_tokens": self.output_tokens,
+            "blog.llm.action": self.action or "",
+            "blog.llm.prompt_chars": self.prompt_chars,
+        }
+
 
 @dataclass
 class StageRun:
@@ -160,21 +173,7 @@ def write_sdk_files(mix: Mix, directory: Path, batch: int = 7) -> None:
         )  # fmt: skip
         parent = trace.set_span_in_context(stage)
         for call in run.calls:
-            if call.kind == "db":
-                name, attrs = (
-                    "SELECT",
-                    {"db.system.name": "postgresql", "db.query.text": call.query or ""},
-                )
-            else:
-                name = f"chat {call.model}"
-                attrs = {
-                    "gen_ai.operation.name": "chat",
-                    "gen_ai.request.model": call.model or "",
-                    "gen_ai.usage.input_tokens": call.input_tokens,
-                    "gen_ai.usage.output_tokens": call.output_tokens,
-                    "blog.llm.action": call.action or "",
-                    "blog.llm.prompt_chars": call.prompt_chars,
-                }
+            name, attrs = call.span()
             span = tracer.start_span(
                 name,
                 context=parent,
@@ -235,22 +234,7 @@ def _collector_items(mix: Mix) -> tuple[list[dict[str, Any]], list[dict[str, Any
         trace_id = f"{run.trace_id:032x}"
         stage_id = f"{rng.getrandbits(64):016x}"
         for call in run.calls:
-            if call.kind == "db":
-                attrs: dict[str, object] = {
-                    "db.system.name": "postgresql",
-                    "db.query.text": call.query or "",
-                }
-                name = "SELECT"
-            else:
-                name = f"chat {call.model}"
-                attrs = {
-                    "gen_ai.operation.name": "chat",
-                    "gen_ai.request.model": call.model or "",
-                    "gen_ai.usage.input_tokens": call.input_tokens,
-                    "gen_ai.usage.output_tokens": call.output_tokens,
-                    "blog.llm.action": call.action or "",
-                    "blog.llm.prompt_chars": call.prompt_chars,
-                }
+            name, attrs = call.span()
             if call.error:
                 attrs["error.type"] = call.error
             spans.append({
