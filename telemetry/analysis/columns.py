@@ -163,10 +163,10 @@ def _raw_json(values: list[Any]) -> pa.Array:
     """
     lengths = pa.array(list(map(len, values)), type=pa.int64())
     offsets = pa.concat_arrays([pa.array([0], type=pa.int64()), pc.cumulative_sum(lengths)])
-    texts = pa.LargeStringArray.from_buffers(
-        len(values), offsets.buffers()[1], pa.py_buffer(b"".join(values))
+    present = pc.not_equal(lengths, 0)
+    return pa.LargeStringArray.from_buffers(
+        len(values), offsets.buffers()[1], pa.py_buffer(b"".join(values)), present.buffers()[1]
     )
-    return pc.if_else(pc.equal(lengths, 0), pa.scalar(None, pa.large_string()), texts)
 
 
 def _empty_is_null(texts: pa.Array) -> pa.Array:
