@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NATIVE := $(VENV)/.native
 
 .PHONY: demo test lint bench system-deps clean
 
@@ -12,22 +13,27 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(NATIVE)
+
+# The analysis reader's C scanner, rebuilt in place when its source changes.
+$(NATIVE): $(STAMP) telemetry/analysis/_scan.c
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-demo: $(STAMP)
+demo: $(NATIVE)
 	$(BIN)/python -m examples.blog --posts 8
 
 system-deps:
 	bash scripts/install-system-deps.sh
 
-test: $(STAMP) system-deps
+test: $(NATIVE) system-deps
 	$(BIN)/ruff check telemetry tests examples benchmarks
 	$(BIN)/ruff format --check telemetry tests examples benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(NATIVE)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) telemetry-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) telemetry-data .pytest_cache .mypy_cache .ruff_cache telemetry/analysis/_scan*.so
