@@ -7,12 +7,13 @@ import gzip
 import shutil
 import subprocess
 import sys
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
 import pytest
 
-from telemetry.analysis import store
+from telemetry.analysis import native, store
 from telemetry.analysis.store import StoreError, open_store
 
 
@@ -143,9 +144,12 @@ def test_a_line_that_breaks_half_way_adds_no_rows(tmp_path: Path) -> None:
     assert (count, sum(stats.corrupt.values())) == (1, 1)
 
 
-def test_worker_processes_read_the_same_rows_as_one_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("threads", [True, False], ids=["threads", "processes"])
+def test_parallel_workers_read_the_same_rows_as_one_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: bool
 ) -> None:
+    # Threads where the native scanner reads, processes for the Python readers.
+    monkeypatch.setattr(native, "ENABLED", threads and native.ENABLED)
     lines = [_span_line(50, first=i * 100, post=f"p{i % 7}") for i in range(40)]
     (tmp_path / "traces.jsonl").write_bytes(b"".join(lines[:30]))
     with gzip.open(tmp_path / "traces-2026-01-01T00-00-00.000.jsonl.gz", "wb") as out:
@@ -158,10 +162,17 @@ def test_worker_processes_read_the_same_rows_as_one_process(
     shutil.rmtree(tmp_path / store.CACHE_DIR)
 
     monkeypatch.setattr(store, "_PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(store, "_PARALLEL_THRESHOLD_PYTHON", 0)
     monkeypatch.setattr(store, "_CHUNK_BYTES", len(lines[0]) * 3)
+    pools: list[Executor] = []
+    real_pool = store._pool
+    monkeypatch.setattr(store, "_pool", lambda n: pools.append(real_pool(n)) or pools[-1])
     con, stats = open_store(tmp_path, workers=2)
     parallel = con.execute(query).fetchall()
     con.close()
+    assert [type(pool) for pool in pools] == [
+        ThreadPoolExecutor if native.ENABLED else ProcessPoolExecutor
+    ]
     assert stats.lines == 40
     assert parallel == serial
     assert sum(n for _, n, _ in serial) == 2000
@@ -223,6 +234,27 @@ def test_an_interrupted_read_keeps_what_it_committed_and_finishes_later(
 
 def _part_count(directory: Path) -> int:
     return len(list((directory / store.CACHE_DIR / "spans").glob("*.parquet")))
+
+
+def test_a_modest_read_is_one_part_per_file_read_on_both_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Several MB appended to two files: not cut into chunks (each costs a part and
+    # a Parquet write), but the two files are read at once where threads are cheap.
+    lines = [_span_line(100, first=i * 1000) for i in range(200)]
+    (tmp_path / "traces.jsonl").write_bytes(b"".join(lines[:100]))
+    (tmp_path / "traces-2026-01-01T00-00-00.000.jsonl").write_bytes(b"".join(lines[100:]))
+    pools: list[int] = []
+    real_run = store._run
+    monkeypatch.setattr(
+        store, "_run", lambda plans, cache, n: pools.append(n) or real_run(plans, cache, n)
+    )
+    con, stats = open_store(tmp_path, workers=2)
+    assert con.execute("SELECT count(*) FROM spans").fetchone() == (20_000,)
+    con.close()
+    assert stats.bytes_read == sum(map(len, lines))
+    assert _part_count(tmp_path) == 2
+    assert pools == [2 if native.ENABLED else 1]
 
 
 def test_many_small_reads_are_merged_into_one_part(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,15 +108,18 @@ def complete_end(path: Path, start: int, size: int) -> int:
     return start
 
 
-def split(path: Path, start: int, end: int | None, size: int, chunk_bytes: int) -> list[Segment]:
-    """Cut a plain file's range into segments of about ``chunk_bytes`` on line boundaries."""
+def split(
+    path: Path, start: int, end: int | None, size: int, chunk_bytes: Callable[[int], int]
+) -> list[Segment]:
+    """Cut a plain file's range into segments on line boundaries, each of about
+    ``chunk_bytes(bytes left in the range)``."""
     limit = size if end is None else end
     segments: list[Segment] = []
     with open(path, "rb") as stream:
         position = start
-        while limit - position > chunk_bytes:
-            stream.seek(position + chunk_bytes)
-            cut = position + chunk_bytes
+        while limit - position > (chunk := chunk_bytes(limit - position)):
+            stream.seek(position + chunk)
+            cut = position + chunk
             while True:
                 block = stream.read(_BLOCK)
                 if not block:
