@@ -4,7 +4,6 @@ and a line the fast path declines is read, or counted corrupt, by the dict walk.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import orjson
 import pytest
@@ -143,15 +142,3 @@ def test_only_ascii_without_unicode_escapes_is_offered_to_the_fast_path(
     text: bytes, clean: bool
 ) -> None:
     assert typed.clean(text) is clean
-
-
-def test_a_file_read_to_its_end_in_blocks_reads_every_line_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lines = [orjson.dumps(_spans_line(_span(name=f"s{i}"))) + b"\n" for i in range(40)]
-    path = tmp_path / "traces.jsonl"
-    path.write_bytes(b"".join(lines) + lines[0][:30])  # a rotated file cut mid-line
-    monkeypatch.setattr(flatten, "_BLOCK_BYTES", 333)  # blocks end inside lines
-    chunk = flatten.read_chunk(str(path), 0, None)
-    assert (chunk.lines, chunk.corrupt, chunk.bytes_read) == (41, 1, path.stat().st_size)
-    assert chunk.tables["spans"]["name"].to_pylist() == [f"s{i}" for i in range(40)]

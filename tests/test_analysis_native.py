@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from benchmarks.synthetic import write_file_set
-from telemetry.analysis import flatten, native
+from telemetry.analysis import native, reader
 from telemetry.analysis.columns import Flattened
 from tests.test_analysis_flatten import REQUESTS, _a, _log, _logs_line, _span, _spans_line
 
@@ -28,7 +28,7 @@ def _read(block: bytes, *, use_native: bool) -> Flattened:
     native.ENABLED = use_native
     try:
         out = Flattened()
-        flatten.read_block(block, out)
+        reader.read_block(block, out)
         return out
     finally:
         native.ENABLED = saved

@@ -206,24 +206,26 @@ def test_an_interrupted_read_keeps_what_it_committed_and_finishes_later(
 ) -> None:
     lines = [_span_line(10, first=i * 100) for i in range(12)]
     (tmp_path / "traces.jsonl").write_bytes(b"".join(lines))
-    from telemetry.analysis import flatten
+    from telemetry.analysis import reader
 
-    real_read = flatten.read_chunk
+    real_read = reader.read_chunk
     calls = []
 
-    def failing_read(path: str, start: int, end: int | None) -> flatten.Chunk:  # two lines
+    def failing_read(path: str, start: int, end: int | None) -> reader.Chunk:  # two lines
         calls.append(start)
         if len(calls) == 3:
             raise KeyboardInterrupt  # the user pressed Ctrl-C half way
         return real_read(path, start, end)
 
     monkeypatch.setattr(store, "_CHUNK_BYTES", len(lines[0]) * 2 - 1)  # two lines a chunk
-    monkeypatch.setattr(flatten, "read_chunk", failing_read)
+    monkeypatch.setattr(reader, "read_chunk", failing_read)
     with pytest.raises(KeyboardInterrupt):
         open_store(tmp_path, workers=1)
-    monkeypatch.setattr(flatten, "read_chunk", real_read)
+    monkeypatch.setattr(reader, "read_chunk", real_read)
     monkeypatch.setattr(store, "_PARALLEL_THRESHOLD", 1 << 40)
-    con = store._connect(store.cache_for(tmp_path))  # what the interrupted run left
+    cache = store.cache_for(tmp_path)
+    con = store._connect(cache)
+    store.create_views(con, cache)  # what the interrupted run left
     assert con.execute("SELECT count(*) FROM spans").fetchone() == (40,)
     con.close()
     con, _ = open_store(tmp_path, workers=1)

@@ -8,9 +8,10 @@ the nested lines with DuckDB's JSON functions measured 2-4x slower than this, an
 Arrow's JSON reader took as much CPU to parse alone as this takes in all, so DuckDB
 only ever scans what this writes.
 
-Lines of the usual shape take the typed fast path (``typed.py``); any other line is
-walked here as orjson dicts, which is also the definition of what the fast path
-must produce. Lines are dispatched by their top-level key, not by file name, so a
+These are the Python readers, behind the native scanner (``reader.py``): lines of
+the usual shape take the typed fast path (``typed.py``); any other line is walked
+here as orjson dicts, which is also the definition of what the fast path and the
+scanner must produce. Lines are dispatched by their top-level key, not by file name, so a
 collector writing every signal into one file is read as well as the package's
 three files. A line that is not JSON, or is JSON of another shape, is counted as
 corrupt and skipped.
@@ -18,33 +19,20 @@ corrupt and skipped.
 
 from __future__ import annotations
 
-import gc
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
 
-from telemetry.analysis import native, typed
+from telemetry.analysis import typed
 from telemetry.analysis.columns import FREEZE_ROWS, Columns, Flattened
-from telemetry.analysis.sources import open_bytes
 
-__all__ = ["Chunk", "Flattened", "flatten_lines", "read_block", "read_chunk"]
-
-_BLOCK_BYTES = 8 << 20  # read at a time from a file read to its end
+__all__ = ["Flattened", "flatten_block", "flatten_lines"]
 
 
-@dataclass
-class Chunk:
-    """The Arrow tables and counts produced from one stretch of one file."""
-
-    tables: dict[str, pa.Table]
-    lines: int
-    corrupt: int
-    bytes_read: int
+def flatten_block(block: bytes, out: Flattened) -> None:
+    """Flatten a block of whole lines (checked for the fast path all at once)."""
+    flatten_lines(_lines(block), out, clean=typed.clean(block))
 
 
 def flatten_lines(
@@ -71,118 +59,6 @@ def flatten_lines(
         if out.rows() >= FREEZE_ROWS:
             out.freeze()
     return out
-
-
-def read_chunk(path: str, start: int, end: int | None) -> Chunk:
-    """Flatten the complete lines of ``path`` between content offsets ``start`` and ``end``.
-
-    ``end`` is None to read to the end of a finished (rotated) file, where a last
-    line without its newline is a truncated write and counts as corrupt. Runs in
-    worker threads or processes, hence plain arguments and an Arrow result.
-    """
-    out = Flattened()
-    with _gc_paused:
-        with open_bytes(Path(path)) as stream:
-            if start:
-                stream.seek(start)
-            for block in _blocks(
-                stream.read if end is None else _bounded(stream.read, end - start)
-            ):
-                read_block(block, out)
-                del block
-        return Chunk(out.tables(), out.lines, out.corrupt, out.bytes_read)
-
-
-class _GcPause:
-    """No cyclic collection while any thread reads: every line the Python readers
-    parse allocates thousands of objects that die at once, and the collector would
-    scan the growing columns over and over (measured 1.7x slower). Counted, so
-    that readers in several threads restore it once, when the last one is done."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._readers = 0
-        self._was_enabled = False
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._readers == 0:
-                self._was_enabled = gc.isenabled()
-                gc.disable()
-            self._readers += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._readers -= 1
-            if self._readers == 0 and self._was_enabled:
-                gc.enable()
-
-
-_gc_paused = _GcPause()
-
-
-def read_block(block: bytes, out: Flattened) -> None:
-    """Flatten a block of whole lines: scanned natively where the extension is built,
-    each line it declines read by the Python readers, rows kept in file order."""
-    if not native.ENABLED:
-        flatten_lines(_lines(block), out, clean=typed.clean(block))
-        return
-    scanner = _scanner()
-    view = memoryview(block)
-    start = 0
-    while start < len(block):
-        stop, lines, tables = scanner.scan(block, start)
-        out.extend(tables)
-        out.lines += lines
-        out.bytes_read += stop - start
-        if stop == len(block):
-            break
-        start = block.find(b"\n", stop) + 1 or len(block)
-        flatten_lines([view[stop:start]], out)
-
-
-_local = threading.local()
-
-
-def _scanner() -> native.Scanner:
-    """This thread's scanner (it keeps its buffers from one block to the next)."""
-    scanner: native.Scanner | None = getattr(_local, "scanner", None)
-    if scanner is None:
-        scanner = _local.scanner = native.Scanner()
-    return scanner
-
-
-def _blocks(read: Callable[[int], bytes]) -> Iterator[bytes]:
-    """A stream as blocks of whole lines (the last one as it ends): the part of a
-    read after its last newline starts the next block."""
-    rest = b""
-    while data := read(_BLOCK_BYTES):
-        if rest:
-            data = rest + data
-        cut = data.rfind(b"\n") + 1
-        if cut == len(data):
-            rest = b""
-            yield data
-        elif cut:
-            rest = data[cut:]
-            yield data[:cut]
-        else:
-            rest = data
-    if rest:
-        yield rest
-
-
-def _bounded(read: Callable[[int], bytes], size: int) -> Callable[[int], bytes]:
-    """``read`` that stops after ``size`` bytes."""
-    left = size
-
-    def bounded(n: int) -> bytes:
-        nonlocal left
-        data = read(min(n, left))
-        left -= len(data)
-        return data
-
-    return bounded
 
 
 def _lines(block: bytes) -> Iterator[memoryview]:

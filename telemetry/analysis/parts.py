@@ -82,7 +82,7 @@ def write_segment(path: str, start: int, end: int | None, root: str, source_id: 
     """
     import pyarrow as pa
 
-    from telemetry.analysis.flatten import read_chunk
+    from telemetry.analysis.reader import read_chunk
 
     chunk = read_chunk(path, start, end)
     stop = start + chunk.bytes_read
