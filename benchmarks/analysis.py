@@ -10,7 +10,9 @@ the exact file format, exporter-sized batches) against, in the same run:
 
 and prints the times, MB/s, and the ratios for the first report (cache empty,
 everything flattened), a repeated report (files unchanged) and a report after
-1% more lines were appended to the live files. Each step runs in a fresh
+1% more lines were appended to the live files (cut off again afterwards, so
+that every repeat reads the same set; ``--repeats N`` keeps each step's best
+and pairs each report with the baseline run just before it). Each step runs in a fresh
 interpreter, as the CLI would, so imports and worker start-up are included; the
 files are read once beforehand so every step finds them in the page cache.
 Peak memory (max RSS, including worker processes) is printed per step.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -37,6 +40,7 @@ import orjson
 from benchmarks.synthetic import write_file_set
 
 _FILES = ("traces.jsonl", "logs.jsonl")
+_REPORT_STEPS = ("first report", "repeated report", "after 1% appended")
 
 
 # -- the steps, each run in its own interpreter ---------------------------------------
@@ -170,25 +174,31 @@ def run(spans: int, logs: int, directory: Path | None = None, repeats: int = 1) 
         cache = base / ".telemetry-cache"
         size = _warm(base)
         best: dict[str, dict[str, float]] = {}
-        # This machine's speed drifts by up to 2x over minutes: each repeat's report
-        # is also compared with the baseline of the same repeat, run just before it.
-        paired: dict[str, list[float]] = {"first report": [], "repeated report": []}
+        # This machine's speed drifts by up to 2x over minutes: each repeat's reports
+        # are also compared with the baseline of the same repeat, run just before them.
+        paired: dict[str, list[float]] = {name: [] for name in _REPORT_STEPS}
 
         def keep(name: str, figures: dict[str, float]) -> float:
             if name not in best or figures["seconds"] < best[name]["seconds"]:
                 best[name] = figures
             return figures["seconds"]
 
+        appended = 0
         for _ in range(repeats):
             keep("floor", _measure("floor", base))
             baseline = keep("baseline", _measure("baseline", base))
             shutil.rmtree(cache, ignore_errors=True)
-            paired["first report"].append(baseline / keep("first report", _measure("report", base)))
-            paired["repeated report"].append(
-                baseline / keep("repeated report", _measure("report", base))
-            )
-        appended = _append_one_percent(base)
-        keep("after 1% appended", _measure("report", base))
+            for name in _REPORT_STEPS[:2]:
+                paired[name].append(baseline / keep(name, _measure("report", base)))
+            lengths = {name: (base / name).stat().st_size for name in _FILES}
+            appended = _append_one_percent(base)
+            try:
+                seconds = keep(_REPORT_STEPS[2], _measure("report", base))
+                paired[_REPORT_STEPS[2]].append(baseline / seconds)
+            finally:  # the next repeat reads the same set; it starts without a cache
+                for name, length in lengths.items():
+                    os.truncate(base / name, length)
+        shutil.rmtree(cache, ignore_errors=True)  # it holds the lines just cut off
         return {"bytes": size, "appended_bytes": appended, "steps": best, "paired": paired}
     finally:
         if own:

@@ -16,13 +16,12 @@ and all attributes as JSON text) and the table ``sources``.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,7 +161,10 @@ def cache_for(directory: Path) -> Cache:
 
 
 def _connect(cache: Cache) -> duckdb.DuckDBPyConnection:
-    """Open the cache's state, waiting for another ``telemetry`` process holding it."""
+    """Open the cache's state, waiting for another ``telemetry`` process holding it.
+
+    The views come once ``sync`` has brought the parts up to date (``create_views``).
+    """
     deadline = time.monotonic() + _LOCK_WAIT_S
     while True:
         try:
@@ -190,7 +192,6 @@ def _connect(cache: Cache) -> duckdb.DuckDBPyConnection:
             shutil.rmtree(cache.root / signal, ignore_errors=True)
         con.execute(_DDL)
         con.execute("INSERT INTO meta VALUES ('schema', ?)", [str(_SCHEMA_VERSION)])
-    create_views(con, cache)
     return con
 
 
@@ -312,9 +313,7 @@ def sync(
     with _transaction(con):
         for source_id in vanished:
             con.execute("DELETE FROM sources WHERE id = ?", [source_id])
-        for plan in plans:
-            if plan.reset or not plan.segments:
-                _save_source(con, plan.source)
+        _save_sources(con, {p.source.id: p.source for p in plans if p.reset or not p.segments})
     for source_id in vanished:
         parts.drop_source(cache.root, source_id)
     for plan in plans:
@@ -438,31 +437,23 @@ def _segment_bytes(plan: _Plan) -> int:
 
 
 def _save_sources(con: duckdb.DuckDBPyConnection, unsaved: dict[int, _Source]) -> None:
-    for source in unsaved.values():
-        _save_source(con, source)
-    unsaved.clear()
-
-
-def _save_source(con: duckdb.DuckDBPyConnection, s: _Source) -> None:
+    """Upsert the sources in one statement (each statement costs DuckDB milliseconds)."""
+    if not unsaved:
+        return
+    rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(unsaved))
+    params: list[object] = []
+    for s in unsaved.values():
+        params += [s.id, s.identity, s.path, s.inode, s.size, s.mtime_ns, s.offset,
+                   s.complete, s.lines, s.corrupt]  # fmt: skip
     con.execute(
-        """INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET path = excluded.path, inode = excluded.inode,
-               size = excluded.size, mtime_ns = excluded.mtime_ns,
-               "offset" = excluded."offset", complete = excluded.complete,
-               lines = excluded.lines, corrupt = excluded.corrupt""",
-        [
-            s.id,
-            s.identity,
-            s.path,
-            s.inode,
-            s.size,
-            s.mtime_ns,
-            s.offset,
-            s.complete,
-            s.lines,
-            s.corrupt,
-        ],
+        f"""INSERT INTO sources VALUES {rows}
+            ON CONFLICT (id) DO UPDATE SET path = excluded.path, inode = excluded.inode,
+                size = excluded.size, mtime_ns = excluded.mtime_ns,
+                "offset" = excluded."offset", complete = excluded.complete,
+                lines = excluded.lines, corrupt = excluded.corrupt""",
+        params,
     )
+    unsaved.clear()
 
 
 def _run(plans: list[_Plan], cache: Cache, n: int) -> Iterator[tuple[_Plan, Written]]:
@@ -498,6 +489,9 @@ def _pool(n: int) -> Executor:
 
     if native.ENABLED:
         return ThreadPoolExecutor(max_workers=n, thread_name_prefix="telemetry-read")
+    import multiprocessing  # 6 ms of imports a report with the native scanner never needs
+    from concurrent.futures import ProcessPoolExecutor
+
     return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
 
 
