@@ -1,11 +1,12 @@
 """The rows being read, as columns, and their conversion into Arrow tables.
 
-Both readers (``flatten.py``'s dict walk and ``typed.py``'s typed decoding) append
-to these: plain fields as Python lists, attribute lists and events as their JSON
+The Python readers (``flatten.py``'s dict walk and ``typed.py``'s typed decoding)
+append to these: plain fields as Python lists, attribute lists and events as their JSON
 bytes, and the promoted attributes (``schema.py``) sparsely, as the rows that have
 them and their values. ``Flattened.freeze`` turns a few thousand rows at a time into
 Arrow, so the parsed requests are freed whole instead of leaving millions of small
-objects scattered over the heap.
+objects scattered over the heap. The native scanner's Arrow tables join them
+whole (``Flattened.extend``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The flattened rows on disk: Parquet parts, one per signal and stretch of a source.
 
-A worker process flattens a stretch of a telemetry file and writes it straight to
+A worker (a thread beside the native scanner, a process for the Python readers)
+flattens a stretch of a telemetry file and writes it straight to
 ``<cache>/<signal>/<source>-<start>-<end>.parquet`` (content offsets of the
-stretch), so the parent process never handles the rows and DuckDB later scans
-them in parallel. The name says exactly what a part holds, which keeps the cache
+stretch), so the sync loop never handles the rows and DuckDB later scans them in
+parallel. The name says exactly what a part holds, which keeps the cache
 consistent without a transaction spanning files:
 
 - a part whose ``end`` is beyond the offset committed for its source was written
@@ -78,7 +79,7 @@ def list_parts(root: Path, signal: str) -> list[Part]:
 def write_segment(path: str, start: int, end: int | None, root: str, source_id: int) -> Written:
     """Flatten ``path``'s content ``[start, end)`` and write one part per signal.
 
-    Runs in worker processes: plain arguments, a small result.
+    Runs in worker threads or processes: plain arguments, a small result.
     """
     import pyarrow as pa
 

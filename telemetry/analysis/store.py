@@ -2,11 +2,11 @@
 
 ``open_store(directory)`` brings ``<directory>/.telemetry-cache/`` up to date with
 the file set before any report runs: only files it has not seen and bytes
-appended to the live files since the last run are flattened (``flatten.py``),
-by worker processes (one per core) for large reads, each writing its rows as
-Parquet parts (``parts.py``); parts of files that retention deleted are dropped.
-``state.duckdb`` keeps, per source file, the content offset read so far,
-committed after the part holding those rows is in place.
+appended to the live files since the last run are flattened (``reader.py``),
+one worker per core (threads beside the native scanner, processes for the Python
+readers), each writing its rows as Parquet parts (``parts.py``); parts of files
+that retention deleted are dropped. ``state.duckdb`` keeps, per source file, the
+content offset read so far, committed after the part holding those rows is in place.
 
 The connection it returns has views ``spans``, ``logs`` and ``metrics`` over the
 parts (one row per item, typed, with the attributes the reports use as columns
