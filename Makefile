@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NATIVE := $(VENV)/.native
 
+# The analysis tests but the scanner's own, run again with the Python readers alone.
+PYTHON_READER_TESTS := $(filter-out tests/test_analysis_native.py,$(wildcard tests/test_analysis_*.py))
+
 .PHONY: demo test lint bench system-deps clean
 
 $(STAMP): pyproject.toml
@@ -31,6 +34,8 @@ test: $(NATIVE) system-deps
 	$(BIN)/ruff format --check telemetry tests examples benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	# As where no C compiler was found at install:
+	TELEMETRY_NATIVE_READER=0 $(BIN)/python -m pytest -q $(PYTHON_READER_TESTS)
 
 bench: $(NATIVE)
 	$(BIN)/python -m benchmarks

@@ -246,6 +246,9 @@ def test_a_modest_read_is_one_part_per_file_read_on_both_cores(
     lines = [_span_line(100, first=i * 1000) for i in range(200)]
     (tmp_path / "traces.jsonl").write_bytes(b"".join(lines[:100]))
     (tmp_path / "traces-2026-01-01T00-00-00.000.jsonl").write_bytes(b"".join(lines[100:]))
+    total = sum(map(len, lines))
+    assert total < store._PARALLEL_THRESHOLD
+    monkeypatch.setattr(store, "_PARALLEL_THRESHOLD_PYTHON", total + 1)  # modest for both
     pools: list[int] = []
     real_run = store._run
     monkeypatch.setattr(
@@ -254,7 +257,7 @@ def test_a_modest_read_is_one_part_per_file_read_on_both_cores(
     con, stats = open_store(tmp_path, workers=2)
     assert con.execute("SELECT count(*) FROM spans").fetchone() == (20_000,)
     con.close()
-    assert stats.bytes_read == sum(map(len, lines))
+    assert stats.bytes_read == total
     assert _part_count(tmp_path) == 2
     assert pools == [2 if native.ENABLED else 1]
 

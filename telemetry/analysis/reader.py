@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pyarrow as pa
 
@@ -89,7 +88,9 @@ def read_block(block: bytes, out: Flattened) -> None:
     """Flatten a block of whole lines: scanned natively where the extension is built,
     each line it declines read by the Python readers, rows kept in file order."""
     if not native.ENABLED:
-        _python().flatten_block(block, out)
+        from telemetry.analysis import flatten  # the Python readers: only when needed
+
+        flatten.flatten_block(block, out)
         return
     scanner = _scanner()
     view = memoryview(block)
@@ -102,14 +103,9 @@ def read_block(block: bytes, out: Flattened) -> None:
         if stop == len(block):
             break
         start = block.find(b"\n", stop) + 1 or len(block)
-        _python().flatten_lines([view[stop:start]], out)
+        from telemetry.analysis import flatten
 
-
-def _python() -> ModuleType:
-    """The Python readers, imported when a line first needs them."""
-    from telemetry.analysis import flatten
-
-    return flatten
+        flatten.flatten_lines([view[stop:start]], out)
 
 
 _local = threading.local()
