@@ -12,9 +12,10 @@ and prints the times, MB/s, and the ratios for the first report (cache empty,
 everything flattened), a repeated report (files unchanged) and a report after
 1% more lines were appended to the live files (cut off again afterwards, so
 that every repeat reads the same set; ``--repeats N`` keeps each step's best
-and pairs each report with the baseline run just before it). Each step runs in a fresh
-interpreter, as the CLI would, so imports and worker start-up are included; the
-files are read once beforehand so every step finds them in the page cache.
+and pairs each report with the baseline run just before it). Each step runs in
+a fresh interpreter, as the CLI would, so imports and worker start-up are
+included; the files are read once beforehand so every step finds them in the
+page cache.
 Peak memory (max RSS, including worker processes) is printed per step.
 """
 

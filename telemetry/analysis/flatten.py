@@ -11,9 +11,9 @@ only ever scans what this writes.
 These are the Python readers, behind the native scanner (``reader.py``): lines of
 the usual shape take the typed fast path (``typed.py``); any other line is walked
 here as orjson dicts, which is also the definition of what the fast path and the
-scanner must produce. Lines are dispatched by their top-level key, not by file name, so a
-collector writing every signal into one file is read as well as the package's
-three files. A line that is not JSON, or is JSON of another shape, is counted as
+scanner must produce. Lines are dispatched by their top-level key, not by file
+name, so a collector writing every signal into one file is read as well as the
+package's three files. A line that is not JSON, or is JSON of another shape, is counted as
 corrupt and skipped.
 """
 
