@@ -1,7 +1,8 @@
 """The reader's compiled path: blocks of lines scanned in C into Arrow columns.
 
 ``_scan.c`` validates each line as JSON and copies only what a column needs into
-Arrow-layout buffers, which become Arrow arrays here without another copy. It
+Arrow-layout buffers, handed over as one bytes object each, which become Arrow
+arrays here without another copy. It
 accepts only lines whose rows it is sure of (the usual shapes, written by the SDK
 or a collector) and stops at any other, which the Python readers then read
 (``flatten.py``). The msgspec path (``typed.py``) stays the fallback where the
@@ -52,7 +53,8 @@ _SIGNALS = (
 
 
 class Scanner:
-    """One scanner per process: it keeps its buffers from one block to the next."""
+    """One scanner per thread (``reader.py`` keeps them): it keeps its buffers from one
+    block to the next."""
 
     def __init__(self) -> None:
         if _scan is None:

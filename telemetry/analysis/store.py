@@ -389,8 +389,9 @@ def _cut(plans: list[_Plan], workers: int) -> None:
 
     With workers, a chunk is a quarter (for two) of what is left to read, within
     ``_MIN_CHUNK_BYTES``..``_CHUNK_BYTES``: a large read gets large parts, and the
-    last chunks are small enough that no worker waits long for the other's. Read
-    in this process, a file's new bytes are one part (a part costs a Parquet write).
+    last chunks are small enough that no worker waits long for the other's. With
+    one worker every chunk is ``_CHUNK_BYTES`` (a part costs a Parquet write), so a
+    file's new bytes below that are one part.
     """
     later = sum(_segment_bytes(p) for p in plans)
     for plan in plans:
